@@ -1,0 +1,295 @@
+/**
+ * The index's registrations: pure state, no sockets or timers (time is passed in).
+ *
+ * Built for a million registrations: each one is a slot in parallel typed arrays (struct of
+ * arrays), linked into three intrusive doubly-linked lists: the holders of one name, the names
+ * of one server (addr, port) and the registrations made from one source address. Strings are
+ * interned once per name, server and source. A registration costs about 80 bytes of arrays
+ * plus its share of the interned strings, instead of several hundred for an object per entry.
+ */
+import { InternTable } from './intern-table.js';
+import type { Holder } from '../protocol/index-messages.js';
+
+const NONE = -1;
+const DIGEST_BYTES = 32;
+
+export type RegisterOutcome = 'added' | 'refreshed' | 'full' | 'source-full';
+export type DeregisterOutcome = 'removed' | 'missing' | 'forbidden';
+
+export interface RegistryLimits {
+  /** Most live registrations in all (E 6 beyond it). */
+  maxRegistrations: number;
+  /** Most live registrations made from one source address (E 6 beyond it). */
+  maxPerSource: number;
+}
+
+export interface ServerListing {
+  addr: string;
+  port: number;
+  names: string[];
+}
+
+export class Registry {
+  readonly #ttlMs: number;
+  readonly #limits: RegistryLimits;
+
+  readonly #names = new InternTable<string>();
+  readonly #servers = new InternTable<string>(); // key `addr;port`
+  readonly #sources = new InternTable<string>();
+  #serverAddr: string[] = [];
+  #serverPort: number[] = [];
+
+  // Per-list heads, indexed by the interned id.
+  #nameHead = new Int32Array(0);
+  #nameCursor = new Int32Array(0); // round-robin position: the slot S hands out next
+  #serverHead = new Int32Array(0);
+  #sourceHead = new Int32Array(0);
+
+  // Per-registration slots.
+  #capacity = 0;
+  #count = 0;
+  #freeSlots: number[] = [];
+  #highWater = 0;
+  #regName = new Int32Array(0);
+  #regServer = new Int32Array(0);
+  #regSource = new Int32Array(0);
+  #nextByName = new Int32Array(0);
+  #prevByName = new Int32Array(0);
+  #nextByServer = new Int32Array(0);
+  #prevByServer = new Int32Array(0);
+  #nextBySource = new Int32Array(0);
+  #prevBySource = new Int32Array(0);
+  #expiresAt = new Float64Array(0);
+  #hasDigest = new Uint8Array(0);
+  #digests = new Uint8Array(0);
+
+  constructor(options: { ttlMs: number } & Partial<RegistryLimits>) {
+    this.#ttlMs = options.ttlMs;
+    this.#limits = {
+      maxRegistrations: options.maxRegistrations ?? 2_000_000,
+      maxPerSource: options.maxPerSource ?? 100_000,
+    };
+    this.#growSlots(1024);
+  }
+
+  /** Live and not yet swept registrations. */
+  get size(): number {
+    return this.#count;
+  }
+
+  get ttlMs(): number {
+    return this.#ttlMs;
+  }
+
+  /** Adds a registration or refreshes it (R is idempotent). `from` is the datagram's source. */
+  register(h: Holder, from: string, now: number): RegisterOutcome {
+    const found = this.#find(h);
+    if (found !== NONE) {
+      this.#expiresAt[found] = now + this.#ttlMs;
+      if (h.sha256) this.#setDigest(found, h.sha256);
+      return 'refreshed';
+    }
+    if (this.#count >= this.#limits.maxRegistrations) return 'full';
+    const sourceId = this.#sources.idOf(from);
+    if (sourceId !== undefined && this.#sources.refs(sourceId) >= this.#limits.maxPerSource) return 'source-full';
+
+    const slot = this.#allocSlot();
+    const nameId = this.#names.acquire(h.filename);
+    const serverId = this.#servers.acquire(`${h.addr};${h.port}`);
+    const srcId = this.#sources.acquire(from);
+    this.#ensureHeads();
+    this.#serverAddr[serverId] = h.addr;
+    this.#serverPort[serverId] = h.port;
+
+    this.#regName[slot] = nameId;
+    this.#regServer[slot] = serverId;
+    this.#regSource[slot] = srcId;
+    this.#expiresAt[slot] = now + this.#ttlMs;
+    this.#hasDigest[slot] = 0;
+    if (h.sha256) this.#setDigest(slot, h.sha256);
+    this.#link(this.#nameHead, this.#nextByName, this.#prevByName, nameId, slot);
+    this.#link(this.#serverHead, this.#nextByServer, this.#prevByServer, serverId, slot);
+    this.#link(this.#sourceHead, this.#nextBySource, this.#prevBySource, srcId, slot);
+    this.#count++;
+    return 'added';
+  }
+
+  /** Removes a registration, if it is live and was made from `from`. */
+  deregister(h: Holder, from: string, now: number): DeregisterOutcome {
+    const slot = this.#find(h);
+    if (slot === NONE || this.#expiresAt[slot]! <= now) return 'missing';
+    if (this.#sources.keyOf(this.#regSource[slot]!) !== from) return 'forbidden';
+    this.#remove(slot);
+    return 'removed';
+  }
+
+  /** The next live holder of `filename` in round-robin order, or undefined. */
+  nextHolder(filename: string, now: number): Holder | undefined {
+    const nameId = this.#names.idOf(filename);
+    if (nameId === undefined) return undefined;
+    for (;;) {
+      let slot = this.#nameCursor[nameId]!;
+      if (slot === NONE) slot = this.#nameHead[nameId]!;
+      if (slot === NONE) return undefined;
+      const next = this.#nextByName[slot]!;
+      if (this.#expiresAt[slot]! <= now) {
+        // Moves the cursor on; when it was the last holder the head becomes NONE and we stop.
+        this.#remove(slot);
+        continue;
+      }
+      this.#nameCursor[nameId] = next;
+      return this.#holderAt(slot);
+    }
+  }
+
+  /** Drops every registration made from `from` ("I am leaving"); returns them. */
+  leave(from: string): Holder[] {
+    const srcId = this.#sources.idOf(from);
+    if (srcId === undefined) return [];
+    const removed: Holder[] = [];
+    for (let slot = this.#sourceHead[srcId]!; slot !== NONE; ) {
+      const next = this.#nextBySource[slot]!;
+      removed.push(this.#holderAt(slot));
+      this.#remove(slot);
+      slot = next;
+    }
+    return removed;
+  }
+
+  /** Removes registrations whose TTL has passed; calls `onExpired` for each. */
+  expire(now: number, onExpired?: (h: Holder) => void): number {
+    let removed = 0;
+    for (let slot = 0; slot < this.#highWater; slot++) {
+      if (this.#regName[slot] === NONE || this.#expiresAt[slot]! > now) continue;
+      onExpired?.(this.#holderAt(slot));
+      this.#remove(slot);
+      removed++;
+    }
+    return removed;
+  }
+
+  /** Live registrations grouped by server, in the order the servers first registered. */
+  *servers(now: number): Generator<ServerListing> {
+    for (const [, serverId] of this.#servers.entries()) {
+      const names: string[] = [];
+      for (let slot = this.#serverHead[serverId]!; slot !== NONE; slot = this.#nextByServer[slot]!) {
+        if (this.#expiresAt[slot]! > now) names.push(this.#names.keyOf(this.#regName[slot]!));
+      }
+      if (names.length > 0) yield { addr: this.#serverAddr[serverId]!, port: this.#serverPort[serverId]!, names: names.reverse() };
+    }
+  }
+
+  /** Whether any live registration was made from `from` (the address has proven itself). */
+  hasSource(from: string): boolean {
+    return this.#sources.idOf(from) !== undefined;
+  }
+
+  // ---- internals ----------------------------------------------------------------------
+
+  /** The slot of (addr, port, filename), walking the shorter of its name's and server's lists. */
+  #find(h: Holder): number {
+    const nameId = this.#names.idOf(h.filename);
+    if (nameId === undefined) return NONE;
+    const serverId = this.#servers.idOf(`${h.addr};${h.port}`);
+    if (serverId === undefined) return NONE;
+    if (this.#names.refs(nameId) <= this.#servers.refs(serverId)) {
+      for (let s = this.#nameHead[nameId]!; s !== NONE; s = this.#nextByName[s]!) if (this.#regServer[s] === serverId) return s;
+    } else {
+      for (let s = this.#serverHead[serverId]!; s !== NONE; s = this.#nextByServer[s]!) if (this.#regName[s] === nameId) return s;
+    }
+    return NONE;
+  }
+
+  #holderAt(slot: number): Holder {
+    const serverId = this.#regServer[slot]!;
+    return {
+      port: this.#serverPort[serverId]!,
+      addr: this.#serverAddr[serverId]!,
+      filename: this.#names.keyOf(this.#regName[slot]!),
+      sha256: this.#hasDigest[slot] ? Buffer.from(this.#digests.buffer, slot * DIGEST_BYTES, DIGEST_BYTES).toString('base64url') : undefined,
+    };
+  }
+
+  #setDigest(slot: number, sha256: string): void {
+    Buffer.from(this.#digests.buffer, slot * DIGEST_BYTES, DIGEST_BYTES).write(sha256, 'base64url');
+    this.#hasDigest[slot] = 1;
+  }
+
+  #remove(slot: number): void {
+    const nameId = this.#regName[slot]!;
+    const serverId = this.#regServer[slot]!;
+    const srcId = this.#regSource[slot]!;
+    if (this.#nameCursor[nameId] === slot) this.#nameCursor[nameId] = this.#nextByName[slot]!;
+    this.#unlink(this.#nameHead, this.#nextByName, this.#prevByName, nameId, slot);
+    this.#unlink(this.#serverHead, this.#nextByServer, this.#prevByServer, serverId, slot);
+    this.#unlink(this.#sourceHead, this.#nextBySource, this.#prevBySource, srcId, slot);
+    if (this.#names.release(nameId)) this.#nameCursor[nameId] = NONE;
+    if (this.#servers.release(serverId)) this.#serverAddr[serverId] = '';
+    this.#sources.release(srcId);
+    this.#regName[slot] = NONE;
+    this.#freeSlots.push(slot);
+    this.#count--;
+  }
+
+  #link(heads: Int32Array, next: Int32Array, prev: Int32Array, list: number, slot: number): void {
+    const head = heads[list]!;
+    next[slot] = head;
+    prev[slot] = NONE;
+    if (head !== NONE) prev[head] = slot;
+    heads[list] = slot;
+  }
+
+  #unlink(heads: Int32Array, next: Int32Array, prev: Int32Array, list: number, slot: number): void {
+    const p = prev[slot]!;
+    const n = next[slot]!;
+    if (p === NONE) heads[list] = n;
+    else next[p] = n;
+    if (n !== NONE) prev[n] = p;
+  }
+
+  #allocSlot(): number {
+    const reused = this.#freeSlots.pop();
+    if (reused !== undefined) return reused;
+    if (this.#highWater === this.#capacity) this.#growSlots(this.#capacity * 2);
+    return this.#highWater++;
+  }
+
+  #growSlots(capacity: number): void {
+    const grow = <T extends Int32Array | Float64Array | Uint8Array>(old: T, make: (n: number) => T, per = 1, fill?: number): T => {
+      const next = make(capacity * per);
+      if (fill !== undefined) next.fill(fill);
+      next.set(old);
+      return next;
+    };
+    const i32 = (n: number) => new Int32Array(n);
+    this.#regName = grow(this.#regName, i32, 1, NONE);
+    this.#regServer = grow(this.#regServer, i32);
+    this.#regSource = grow(this.#regSource, i32);
+    this.#nextByName = grow(this.#nextByName, i32);
+    this.#prevByName = grow(this.#prevByName, i32);
+    this.#nextByServer = grow(this.#nextByServer, i32);
+    this.#prevByServer = grow(this.#prevByServer, i32);
+    this.#nextBySource = grow(this.#nextBySource, i32);
+    this.#prevBySource = grow(this.#prevBySource, i32);
+    this.#expiresAt = grow(this.#expiresAt, (n) => new Float64Array(n));
+    this.#hasDigest = grow(this.#hasDigest, (n) => new Uint8Array(n));
+    this.#digests = grow(this.#digests, (n) => new Uint8Array(n), DIGEST_BYTES);
+    this.#capacity = capacity;
+  }
+
+  /** Makes the per-list head arrays cover every interned id. */
+  #ensureHeads(): void {
+    const need = Math.max(this.#names.capacity, this.#servers.capacity, this.#sources.capacity);
+    if (this.#nameHead.length >= need) return;
+    const size = Math.max(need, this.#nameHead.length * 2, 256);
+    const widen = (old: Int32Array) => {
+      const next = new Int32Array(size).fill(NONE);
+      next.set(old);
+      return next;
+    };
+    this.#nameHead = widen(this.#nameHead);
+    this.#nameCursor = widen(this.#nameCursor);
+    this.#serverHead = widen(this.#serverHead);
+    this.#sourceHead = widen(this.#sourceHead);
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * One error family for the whole project. `code` is stable: callers branch on it, and the CLI
+ * maps it to a one-line message and an exit status.
+ */
+
+/** Numeric codes carried in `E` PDUs (PROTOCOL.md, "E: errors"). */
+export const ErrorCode = {
+  Exit: 1,
+  Retry: 2,
+  NotFound: 3,
+  Malformed: 4,
+  NotPermitted: 5,
+  Busy: 6,
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export type PeerdexErrorCode =
+  | 'ERR_MALFORMED_PDU' // bytes that do not decode as a PDU or frame
+  | 'ERR_INVALID_FIELD' // a field that breaks the protocol's rules (name, port, addr, digest)
+  | 'ERR_REMOTE' // the other side answered with an E PDU
+  | 'ERR_TIMEOUT' // no answer within the allowed tries
+  | 'ERR_CONNECTION' // TCP connect refused, reset or closed early
+  | 'ERR_NOT_FOUND' // no such content
+  | 'ERR_INTEGRITY' // size, packet count or digest mismatch
+  | 'ERR_FILE' // local file system trouble (full disk, read-only folder, existing file)
+  | 'ERR_USAGE'; // a bad option or argument
+
+export class PeerdexError extends Error {
+  readonly code: PeerdexErrorCode;
+  /** For ERR_REMOTE: the E code the peer sent. */
+  readonly remoteCode: number | undefined;
+
+  constructor(code: PeerdexErrorCode, message: string, options?: { remoteCode?: number; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'PeerdexError';
+    this.code = code;
+    this.remoteCode = options?.remoteCode;
+  }
+}
+
+export const isPeerdexError = (err: unknown): err is PeerdexError => err instanceof PeerdexError;

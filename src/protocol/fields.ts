@@ -1,0 +1,82 @@
+/**
+ * Field rules of PROTOCOL.md section 1, as pure checks. Each returns a reason string when the
+ * value breaks a rule and `undefined` when it is fine, so handlers can put the reason into an
+ * `E 4` reply and the CLI can print it.
+ */
+import { isIP } from 'node:net';
+
+export const FILENAME_MAX_BYTES = 25;
+export const SHA256_TEXT_LENGTH = 43;
+
+/** C0 controls, DEL and C1 controls: the characters a terminal may act on. */
+export const isControlChar = (cp: number): boolean => cp <= 0x1f || (cp >= 0x7f && cp <= 0x9f);
+
+export function filenameProblem(name: string): string | undefined {
+  const bytes = Buffer.byteLength(name, 'utf8');
+  if (bytes === 0) return 'name is empty';
+  if (bytes > FILENAME_MAX_BYTES) return `name is ${bytes} bytes, the limit is ${FILENAME_MAX_BYTES}`;
+  if (name === '.' || name === '..') return `name may not be "${name}"`;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c === 0x2f || c === 0x5c) return 'name may not contain "/" or "\\"';
+    if (c === 0x3b) return 'name may not contain ";"';
+    if (isControlChar(c)) return 'name may not contain control characters';
+    // A lone surrogate cannot be encoded as UTF-8 and would not survive the round trip.
+    if (c >= 0xd800 && c <= 0xdfff) {
+      const next = name.charCodeAt(i + 1);
+      if (c > 0xdbff || !(next >= 0xdc00 && next <= 0xdfff)) return 'name is not valid Unicode';
+      i++;
+    }
+  }
+  return undefined;
+}
+
+/** Parses a port field: decimal digits, 1..65535. */
+export function parsePort(text: string): number | undefined {
+  if (text.length === 0 || text.length > 5) return undefined;
+  let value = 0;
+  for (let i = 0; i < text.length; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return undefined;
+    value = value * 10 + d;
+  }
+  return value >= 1 && value <= 65535 ? value : undefined;
+}
+
+/** Parses a non-negative decimal integer field (counts, offsets, sizes). */
+export function parseCount(text: string, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (text.length === 0 || text.length > 16) return undefined;
+  let value = 0;
+  for (let i = 0; i < text.length; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return undefined;
+    value = value * 10 + d;
+  }
+  return value <= max ? value : undefined;
+}
+
+/** `::ffff:a.b.c.d` is the IPv4 address a.b.c.d (dual-stack sockets report it that way). */
+export function normalizeAddress(addr: string): string {
+  if (addr.length > 7 && addr.charCodeAt(0) === 0x3a && addr.toLowerCase().startsWith('::ffff:')) {
+    const v4 = addr.slice(7);
+    if (isIP(v4) === 4) return v4;
+  }
+  return addr;
+}
+
+export const isAddress = (addr: string): boolean => isIP(addr) !== 0;
+
+/** sha256 field: exactly 43 base64url characters that decode to 32 bytes and re-encode the same. */
+export function isSha256Text(text: string): boolean {
+  if (text.length !== SHA256_TEXT_LENGTH) return false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const ok = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 95;
+    if (!ok) return false;
+  }
+  // 43 chars carry 258 bits; the last 2 must be zero for a canonical 32-byte value.
+  return Buffer.from(text, 'base64url').toString('base64url') === text;
+}
+
+/** Joins host and port for messages: `127.0.0.1:9000`, `[::1]:9000`. */
+export const formatHostPort = (host: string, port: number): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
