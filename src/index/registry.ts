@@ -83,7 +83,12 @@ export class Registry {
 
   /** Adds a registration or refreshes it (R is idempotent). `from` is the datagram's source. */
   register(h: Holder, from: string, now: number): RegisterOutcome {
-    const found = this.#find(h);
+    let found = this.#find(h);
+    if (found !== NONE && this.#expiresAt[found]! <= now) {
+      // Past its TTL it no longer exists: start afresh (no stale digest, the new source).
+      this.#remove(found);
+      found = NONE;
+    }
     if (found !== NONE) {
       this.#expiresAt[found] = now + this.#ttlMs;
       if (h.sha256) this.#setDigest(found, h.sha256);

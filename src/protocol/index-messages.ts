@@ -45,6 +45,8 @@ export function decodeIndexRequest(buf: Uint8Array, source: string): IndexReques
   if (buf.length !== PDU_SIZE) return undefined;
   const type = String.fromCharCode(buf[0]!);
   if (!INDEX_TYPES.has(type)) return undefined;
+  // O's data is ignored in v1, so bytes that are not UTF-8 there do not make it malformed.
+  if (type === 'O') return { kind: 'list' };
   let fields: string[];
   try {
     fields = decodePdu(buf).fields;
@@ -61,8 +63,6 @@ export function decodeIndexRequest(buf: Uint8Array, source: string): IndexReques
       const problem = filenameProblem(fields[0]!);
       return problem ? { kind: 'malformed', reason: problem } : { kind: 'search', filename: fields[0]! };
     }
-    case 'O':
-      return { kind: 'list' };
     case 'E':
       return fields[0] === String(ErrorCode.Exit) ? { kind: 'leave' } : { kind: 'ignore' };
     default:
@@ -91,7 +91,11 @@ export function parseHolderFields(fields: readonly string[], source = ''): Holde
   if (problem) return problem;
   const sha256 = fields[3];
   if (sha256 !== undefined && !isSha256Text(sha256)) return 'bad sha256 (want 43 base64url characters)';
-  return { port, addr: normalizeAddress(addr), filename, sha256 };
+  addr = normalizeAddress(addr);
+  // An empty addr filled in with a long IPv6 source could make the S reply overflow its PDU.
+  const replyBytes = String(port).length + addr.length + Buffer.byteLength(filename) + (sha256 === undefined ? 2 : 3 + sha256.length);
+  if (replyBytes > PDU_DATA_MAX) return `port;addr;filename;sha256 with addr ${addr} is ${replyBytes} bytes, over ${PDU_DATA_MAX}`;
+  return { port, addr, filename, sha256 };
 }
 
 // ---- replies ----------------------------------------------------------------------------

@@ -80,8 +80,12 @@ export function writeFrameHeader(out: Buffer, at: number, packetId: number, leng
   out.writeUInt32BE(length, at + 5);
 }
 
-/** Reads a frame header; the caller has checked that 9 bytes are there. */
+/** Reads a frame header at `at`; throws ERR_MALFORMED_PDU unless 9 bytes are there and valid. */
 export function readFrameHeader(buf: Uint8Array, at: number): { packetId: number; length: number } {
+  // A DataView reaches past a pooled Buffer's end into its neighbours, so check bounds first.
+  if (!(at >= 0 && at + FRAME_HEADER_SIZE <= buf.length)) {
+    throw new PeerdexError('ERR_MALFORMED_PDU', `frame header needs ${FRAME_HEADER_SIZE} bytes at ${at}, buffer has ${buf.length}`);
+  }
   if (buf[at] !== FRAME_TYPE) throw new PeerdexError('ERR_MALFORMED_PDU', `frame does not start with 'C' (got 0x${buf[at]!.toString(16)})`);
   const view = new DataView(buf.buffer, buf.byteOffset + at, FRAME_HEADER_SIZE);
   const packetId = view.getUint32(1);

@@ -1,0 +1,59 @@
+/** Options and parsing shared by the `peer` subcommands. */
+import type { Argv } from 'yargs';
+import { PeerdexError } from '../protocol/errors.js';
+import { parsePort } from '../protocol/fields.js';
+import { IndexClient } from '../peer/index-client.js';
+
+export const DEFAULT_INDEX = '127.0.0.1:9000';
+export const DEFAULT_CONTENT_PORT = 9100;
+
+/** Parses `host:port`, `[v6]:port` or a bare `host` (port 9000). */
+export function parseHostPort(text: string, defaultPort = 9000): { host: string; port: number } {
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(text) ?? /^([^:]+)(?::(\d+))?$/.exec(text);
+  const port = m?.[2] === undefined ? defaultPort : parsePort(m[2]);
+  if (!m || port === undefined) throw new PeerdexError('ERR_USAGE', `--index must be host:port (like ${DEFAULT_INDEX}), got "${text}"`);
+  return { host: m[1]!, port };
+}
+
+export interface IndexArgs {
+  index: string;
+  timeout: number;
+  tries: number;
+}
+
+/** --index, --timeout, --tries: how to reach the index. */
+export function withIndexOptions<T>(y: Argv<T>) {
+  return y
+    .option('index', { type: 'string', default: DEFAULT_INDEX, describe: 'index server as host:port' })
+    .option('timeout', { type: 'number', default: 300, describe: 'first wait for an index reply, ms (grows on retry)' })
+    .option('tries', { type: 'number', default: 6, describe: 'index requests sent before giving up' });
+}
+
+export function indexClientFrom(args: IndexArgs): IndexClient {
+  const { host, port } = parseHostPort(args.index);
+  if (!(args.tries >= 1)) throw new PeerdexError('ERR_USAGE', `--tries must be at least 1, got ${args.tries}`);
+  return new IndexClient({ host, port, timeoutMs: args.timeout, tries: Math.floor(args.tries) });
+}
+
+/** Checks a --port value: 1..65535 (or 0 where "any free port" makes sense). */
+export function checkPort(value: number, name: string, allowZero = false): number {
+  const ok = Number.isInteger(value) && value <= 65535 && (value >= 1 || (allowZero && value === 0));
+  if (!ok) throw new PeerdexError('ERR_USAGE', `--${name} must be a port number ${allowZero ? '0' : '1'}..65535, got ${value}`);
+  return value;
+}
+
+export const printJson = (value: unknown): void => {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+};
+
+export const formatBytes = (n: number): string => {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+};

@@ -1,0 +1,75 @@
+#!/usr/bin/env node
+/** `peer`: share a folder, and find, download and register content through an index. */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { DEFAULT_CONTENT_PORT, withIndexOptions } from './common.js';
+import { downloadCommand } from './peer-download.js';
+import { deregisterCommand, listCommand, registerCommand, searchCommand } from './peer-index-commands.js';
+import { serveCommand } from './peer-serve.js';
+import { runMain } from './output.js';
+
+const json = { type: 'boolean', default: false, describe: 'print one JSON document for scripts' } as const;
+const contentPort = { type: 'number', default: DEFAULT_CONTENT_PORT, describe: 'TCP port of the content server that holds the file' } as const;
+
+runMain('peer', async () => {
+  await withIndexOptions(yargs(hideBin(process.argv)))
+    .scriptName('peer')
+    .usage('$0 <command> [options]\n\nShare a folder, and find, download and register content through a peerdex index.')
+    .command(
+      'serve',
+      'serve a folder over TCP and keep every file in it registered',
+      (y) =>
+        y
+          .option('dir', { type: 'string', default: 'shared-files', describe: 'folder to share' })
+          .option('port', { type: 'number', default: DEFAULT_CONTENT_PORT, describe: 'TCP port to serve on (0 = any free port)' })
+          .option('host', { type: 'string', default: '0.0.0.0', describe: 'address to bind' })
+          .option('refresh', { type: 'number', default: 30, describe: 'seconds between re-registrations (keep under the index TTL)' })
+          .option('rescan', { type: 'number', default: 5, describe: 'seconds between looks for added or removed files' })
+          .option('idle-timeout', { type: 'number', default: 30, describe: 'seconds before an idle connection is closed' })
+          .option('max-connections', { type: 'number', default: 256, describe: 'downloads served at once' })
+          .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'log only warnings' }),
+      (a) => serveCommand(a),
+    )
+    .command(
+      'register <file>',
+      'register a local file under a content port',
+      (y) => y.positional('file', { type: 'string', demandOption: true }).option('port', contentPort).option('json', json),
+      (a) => registerCommand(a),
+    )
+    .command(
+      'deregister <name>',
+      'remove a registration made from this address',
+      (y) => y.positional('name', { type: 'string', demandOption: true }).option('port', contentPort).option('json', json),
+      (a) => deregisterCommand(a),
+    )
+    .command(
+      'search <name>',
+      'show the next holder of a name',
+      (y) => y.positional('name', { type: 'string', demandOption: true }).option('json', json),
+      (a) => searchCommand(a),
+    )
+    .command('list', 'list every content server and its names', (y) => y.option('json', json), (a) => listCommand(a))
+    .command(
+      'download <name>',
+      'download, verify, keep and re-register a file',
+      (y) =>
+        y
+          .positional('name', { type: 'string', demandOption: true })
+          .option('dir', { type: 'string', default: '.', describe: 'folder to download into' })
+          .option('port', { ...contentPort, describe: 'content port to register the downloaded file under' })
+          .option('register', { type: 'boolean', default: true, describe: 'register the file once verified (--no-register to skip)' })
+          .option('overwrite', { type: 'boolean', default: false, describe: 'replace an existing file with different content' })
+          .option('progress', { type: 'boolean', describe: 'force the progress bar on or off (default: on a terminal)' })
+          .option('json', json),
+      (a) => downloadCommand(a),
+    )
+    .demandCommand(1, 'name a command: serve, register, deregister, search, list or download')
+    .strict()
+    .help()
+    .fail((msg, err) => {
+      if (err) throw err;
+      process.stderr.write(`peer: ${msg} (see peer --help)\n`);
+      process.exit(1);
+    })
+    .parseAsync();
+});

@@ -1,0 +1,133 @@
+/**
+ * A downloader's TCP connection to one content server: sends D requests and pumps the C
+ * frames of each answer into a writable sink, respecting the sink's backpressure.
+ */
+import net from 'node:net';
+import type { Writable } from 'node:stream';
+import { ErrorCode, PeerdexError } from '../protocol/errors.js';
+import { formatHostPort } from '../protocol/fields.js';
+import type { ContentHeader } from '../protocol/transfer-messages.js';
+import { encodeDownload } from '../protocol/transfer-messages.js';
+import { TransferParser, type TransferAnswer } from '../protocol/transfer-parser.js';
+
+export interface ContentConnectionOptions {
+  /** Give up when the holder sends nothing for this long. Default 15 s. */
+  idleTimeoutMs?: number;
+}
+
+export class ContentConnection {
+  readonly label: string;
+  readonly #socket: net.Socket;
+  readonly #parser: TransferParser;
+  #failure: PeerdexError | undefined;
+  // Exactly one of these is waiting at a time: the answer, then the end of the frames.
+  #onAnswer: ((a: TransferAnswer) => void) | undefined;
+  #onPayload: ((data: Buffer) => void) | undefined;
+  #onComplete: (() => void) | undefined;
+  // Frames that arrive in the same chunk as the header, before receive() is called.
+  #early: Buffer[] = [];
+  #earlyComplete = false;
+  #onFailure: ((err: PeerdexError) => void) | undefined;
+
+  private constructor(socket: net.Socket, label: string, idleTimeoutMs: number) {
+    this.#socket = socket;
+    this.label = label;
+    this.#parser = new TransferParser({
+      onAnswer: (a) => this.#onAnswer?.(a),
+      onPayload: (d) => (this.#onPayload ? this.#onPayload(d) : this.#early.push(d)),
+      onComplete: () => (this.#onComplete ? this.#onComplete() : (this.#earlyComplete = true)),
+    });
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        this.#parser.push(chunk);
+      } catch (err) {
+        this.#fail(new PeerdexError('ERR_INTEGRITY', `holder ${label} broke the protocol: ${(err as Error).message}`));
+      }
+    });
+    socket.setTimeout(idleTimeoutMs, () => this.#fail(new PeerdexError('ERR_CONNECTION', `holder ${label} sent nothing for ${idleTimeoutMs / 1000} s`)));
+    socket.on('error', (err) => this.#fail(new PeerdexError('ERR_CONNECTION', `holder ${label} connection failed: ${err.message}`)));
+    socket.on('close', () => this.#fail(new PeerdexError('ERR_CONNECTION', `holder ${label} closed the connection`)));
+  }
+
+  static open(host: string, port: number, options: ContentConnectionOptions = {}): Promise<ContentConnection> {
+    const label = formatHostPort(host, port);
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host, port, noDelay: true });
+      const onError = (err: NodeJS.ErrnoException) => {
+        socket.destroy();
+        const why = err.code === 'ECONNREFUSED' ? 'refused the connection' : `could not be reached (${err.code ?? err.message})`;
+        reject(new PeerdexError('ERR_CONNECTION', `holder ${label} ${why}`, { cause: err }));
+      };
+      socket.once('error', onError);
+      socket.setTimeout(options.idleTimeoutMs ?? 15_000, () => onError(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
+      socket.once('connect', () => {
+        socket.off('error', onError);
+        socket.setTimeout(0);
+        resolve(new ContentConnection(socket, label, options.idleTimeoutMs ?? 15_000));
+      });
+    });
+  }
+
+  /**
+   * Sends D and waits for the C header. A refusal becomes ERR_NOT_FOUND (E 3) or ERR_REMOTE
+   * with the holder's E code.
+   */
+  request(filename: string, offset = 0, length = 0): Promise<ContentHeader> {
+    return new Promise<ContentHeader>((resolve, reject) => {
+      if (this.#failure) return reject(this.#failure);
+      this.#onFailure = reject;
+      this.#onAnswer = (answer) => {
+        this.#onAnswer = undefined;
+        this.#onFailure = undefined;
+        if (answer.type === 'C') return resolve(answer);
+        const text = `holder ${this.label} refused "${filename}": E ${answer.code} ${answer.description}`;
+        reject(new PeerdexError(answer.code === ErrorCode.NotFound ? 'ERR_NOT_FOUND' : 'ERR_REMOTE', text, { remoteCode: answer.code }));
+      };
+      this.#early = [];
+      this.#earlyComplete = false;
+      this.#parser.expectAnswer();
+      this.#socket.write(encodeDownload(filename, offset, length));
+    });
+  }
+
+  /**
+   * Writes the frames of the answer just received into `sink`, calling `onData` with each
+   * slice after it is queued. Resolves when every promised frame has arrived.
+   */
+  receive(sink: Writable, onData?: (data: Buffer) => void): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.#failure) return reject(this.#failure);
+      const write = (data: Buffer) => {
+        onData?.(data);
+        if (!sink.write(data) && !this.#socket.isPaused()) {
+          this.#socket.pause();
+          sink.once('drain', () => this.#socket.resume());
+        }
+      };
+      for (const data of this.#early.splice(0)) write(data);
+      if (this.#earlyComplete) return resolve();
+      this.#onFailure = reject;
+      this.#onPayload = write;
+      this.#onComplete = () => {
+        this.#onPayload = undefined;
+        this.#onComplete = undefined;
+        this.#onFailure = undefined;
+        resolve();
+      };
+    });
+  }
+
+  close(): void {
+    this.#onFailure = undefined;
+    this.#socket.destroy();
+  }
+
+  #fail(err: PeerdexError): void {
+    if (this.#failure) return;
+    this.#failure = err;
+    this.#socket.destroy();
+    const reject = this.#onFailure;
+    this.#onFailure = undefined;
+    reject?.(err);
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * Keeps a shared folder registered with the index: registers every shareable file (with its
+ * SHA-256), picks up files added, changed or removed while running, refreshes every
+ * registration well inside the index's TTL (which also re-registers everything after an
+ * index restart), and deregisters everything on close.
+ */
+import { EventEmitter } from 'node:events';
+import PQueue from 'p-queue';
+import { isPeerdexError } from '../protocol/errors.js';
+import type { Holder } from '../protocol/index-messages.js';
+import type { FileLibrary } from './file-library.js';
+import type { IndexClient } from './index-client.js';
+
+export interface SeederOptions {
+  library: FileLibrary;
+  index: IndexClient;
+  /** The content server's TCP port, registered with every name. */
+  contentPort: number;
+  /** Re-register everything this often (ms). Default 30 s: a third of the index's 90 s TTL. */
+  refreshMs?: number;
+  /** Look for added, changed or removed files this often (ms). Default 5 s. */
+  rescanMs?: number;
+  /** Index requests in flight at once. Default 16. */
+  concurrency?: number;
+}
+
+export type SeederEvent =
+  | { type: 'registered'; name: string; size: number; sha256: string }
+  | { type: 'deregistered'; name: string }
+  | { type: 'skipped'; name: string; reason: string }
+  | { type: 'index-error'; message: string }
+  | { type: 'index-ok' };
+
+interface Registered {
+  sha256: string;
+  size: number;
+  mtimeMs: number;
+  ino: number;
+}
+
+export class Seeder extends EventEmitter<{ event: [SeederEvent] }> {
+  readonly #o: Required<SeederOptions>;
+  readonly #queue: PQueue;
+  readonly #registered = new Map<string, Registered>();
+  readonly #warned = new Set<string>();
+  #timers: NodeJS.Timeout[] = [];
+  #cycle: Promise<void> = Promise.resolve();
+  #indexDown = false;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: SeederOptions) {
+    super();
+    this.#o = { refreshMs: 30_000, rescanMs: 5_000, concurrency: 16, ...options };
+    this.#queue = new PQueue({ concurrency: this.#o.concurrency });
+  }
+
+  /** Names currently registered. */
+  get names(): string[] {
+    return [...this.#registered.keys()];
+  }
+
+  /** Registers the folder once (resolving when done), then keeps it fresh on timers. */
+  async start(): Promise<void> {
+    await this.sync();
+    this.#timers = [
+      setInterval(() => void this.#serially(() => this.sync()), this.#o.rescanMs),
+      setInterval(() => void this.#serially(() => this.refresh()), this.#o.refreshMs),
+    ];
+  }
+
+  /** Registers new or changed files and deregisters vanished ones. */
+  async sync(): Promise<void> {
+    const { files, skipped } = await this.#o.library.scan();
+    for (const { name, reason } of skipped) {
+      if (!this.#warned.has(name)) this.emit('event', { type: 'skipped', name, reason });
+      this.#warned.add(name);
+    }
+    const present = new Set(files);
+    const jobs: Promise<void>[] = [];
+    for (const name of this.#registered.keys()) {
+      if (!present.has(name)) jobs.push(this.#queue.add(() => this.#deregister(name)));
+    }
+    for (const name of files) jobs.push(this.#queue.add(() => this.#registerIfChanged(name)));
+    await Promise.all(jobs);
+  }
+
+  /** Sends R again for every registered name, so none outlives the index's TTL. */
+  async refresh(): Promise<void> {
+    await Promise.all([...this.#registered].map(([name, r]) => this.#queue.add(() => this.#send(name, r.sha256))));
+  }
+
+  /** Stops the timers and deregisters every name. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      for (const t of this.#timers) clearInterval(t);
+      await this.#cycle;
+      await Promise.all(this.names.map((name) => this.#queue.add(() => this.#deregister(name))));
+    })();
+    return this.#closing;
+  }
+
+  #serially(work: () => Promise<void>): Promise<void> {
+    this.#cycle = this.#cycle.then(work).catch((err: unknown) => {
+      this.emit('event', { type: 'index-error', message: (err as Error).message });
+    });
+    return this.#cycle;
+  }
+
+  async #registerIfChanged(name: string): Promise<void> {
+    let file;
+    try {
+      file = await this.#o.library.resolve(name);
+    } catch {
+      return; // vanished between the scan and now; the next sync deregisters it
+    }
+    const known = this.#registered.get(name);
+    if (known && known.size === file.size && known.mtimeMs === file.mtimeMs && known.ino === file.ino) return;
+    const sha256 = await this.#o.library.digest(file);
+    if (await this.#send(name, sha256)) {
+      this.#registered.set(name, { sha256, size: file.size, mtimeMs: file.mtimeMs, ino: file.ino });
+      this.emit('event', { type: 'registered', name, size: file.size, sha256 });
+    }
+  }
+
+  /** One R; failures are reported once per outage, and the next cycle tries again. */
+  async #send(name: string, sha256: string): Promise<boolean> {
+    try {
+      await this.#o.index.register(this.#holder(name, sha256));
+      if (this.#indexDown) {
+        this.#indexDown = false;
+        this.emit('event', { type: 'index-ok' });
+      }
+      return true;
+    } catch (err) {
+      if (!isPeerdexError(err)) throw err;
+      if (err.code === 'ERR_REMOTE') this.emit('event', { type: 'index-error', message: err.message });
+      else if (!this.#indexDown) {
+        this.#indexDown = true;
+        this.emit('event', { type: 'index-error', message: `${err.message}; will keep trying` });
+      }
+      return false;
+    }
+  }
+
+  async #deregister(name: string): Promise<void> {
+    const r = this.#registered.get(name);
+    if (!r) return;
+    this.#registered.delete(name);
+    try {
+      await this.#o.index.deregister(this.#holder(name, r.sha256));
+      this.emit('event', { type: 'deregistered', name });
+    } catch (err) {
+      // Already gone (expired, index restarted) is fine; anything else is worth a line.
+      if (!isPeerdexError(err) || err.code !== 'ERR_NOT_FOUND') this.emit('event', { type: 'index-error', message: (err as Error).message });
+    }
+  }
+
+  #holder(name: string, sha256: string): Holder {
+    return { port: this.#o.contentPort, addr: '', filename: name, sha256 };
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * Streams a byte range of a file as C data frames. Each frame is read straight into a buffer
+ * that already holds its 9-byte header, so header and payload go out in one write with no
+ * copy. A small pool of frame buffers bounds memory per connection (flat in file size) and
+ * lets the next disk read overlap the previous socket write.
+ */
+import type { FileHandle } from 'node:fs/promises';
+import type { Socket } from 'node:net';
+import { PeerdexError } from '../protocol/errors.js';
+import { FRAME_HEADER_SIZE, FRAME_PAYLOAD_MAX, writeFrameHeader } from '../protocol/transfer-messages.js';
+
+const BUFFERS_PER_CONNECTION = 2;
+
+/** Frame buffers of one connection; acquire() waits until a write has released one. */
+class FramePool {
+  readonly #free: Buffer[] = [];
+  readonly #waiting: ((buf: Buffer | undefined) => void)[] = [];
+  #made = 0;
+  #closed = false;
+
+  acquire(): Promise<Buffer | undefined> {
+    if (this.#closed) return Promise.resolve(undefined);
+    const buf = this.#free.pop();
+    if (buf) return Promise.resolve(buf);
+    if (this.#made < BUFFERS_PER_CONNECTION) {
+      this.#made++;
+      return Promise.resolve(Buffer.allocUnsafe(FRAME_HEADER_SIZE + FRAME_PAYLOAD_MAX));
+    }
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  release(buf: Buffer): void {
+    const waiter = this.#waiting.shift();
+    if (waiter) waiter(buf);
+    else this.#free.push(buf);
+  }
+
+  /** Wakes every waiter with `undefined`: the socket is gone. */
+  close(): void {
+    this.#closed = true;
+    for (const w of this.#waiting.splice(0)) w(undefined);
+  }
+}
+
+export class FrameSender {
+  readonly #socket: Socket;
+  readonly #pool = new FramePool();
+  #lastWrite: Promise<void> = Promise.resolve();
+
+  constructor(socket: Socket) {
+    this.#socket = socket;
+    socket.once('close', () => this.#pool.close());
+  }
+
+  /**
+   * Sends `length` bytes from `offset` as frames 0..n-1. Resolves once the last frame is
+   * handed to the kernel; rejects if the file shrinks or the socket closes.
+   */
+  async send(file: FileHandle, offset: number, length: number): Promise<void> {
+    let packetId = 0;
+    for (let done = 0; done < length; ) {
+      const buf = await this.#pool.acquire();
+      if (!buf || this.#socket.destroyed) throw new PeerdexError('ERR_CONNECTION', 'downloader closed the connection');
+      const n = Math.min(FRAME_PAYLOAD_MAX, length - done);
+      await readFully(file, buf, FRAME_HEADER_SIZE, n, offset + done);
+      writeFrameHeader(buf, 0, packetId++, n);
+      this.#lastWrite = new Promise((resolve, reject) => {
+        this.#socket.write(buf.subarray(0, FRAME_HEADER_SIZE + n), (err) => {
+          this.#pool.release(buf);
+          if (err) reject(new PeerdexError('ERR_CONNECTION', `write failed: ${err.message}`));
+          else resolve();
+        });
+      });
+      this.#lastWrite.catch(() => {}); // observed below or by the next failing acquire
+      done += n;
+    }
+    await this.#lastWrite;
+  }
+}
+
+async function readFully(file: FileHandle, buf: Buffer, at: number, length: number, position: number): Promise<void> {
+  for (let got = 0; got < length; ) {
+    const { bytesRead } = await file.read(buf, at + got, length - got, position + got);
+    if (bytesRead === 0) throw new PeerdexError('ERR_FILE', 'file shrank while it was being sent');
+    got += bytesRead;
+  }
+}
