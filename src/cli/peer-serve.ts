@@ -65,7 +65,7 @@ export async function serveCommand(args: ServeArgs): Promise<void> {
 
   log(`serving ${args.dir} on tcp ${formatHostPort(args.host, actualPort)}, index ${index.label}`);
   await seeder.start();
-  log(`${seeder.names.length} file(s) registered; refreshing every ${args.refresh} s (Ctrl-C to stop)`);
+  log(`${seeder.names.length} file(s) registered for tcp port ${actualPort}; refreshing every ${args.refresh} s (Ctrl-C to stop)`);
   const signal = await untilSignal();
   log(`${signal}: deregistering ${seeder.names.length} file(s) and closing`);
   await seeder.close();
