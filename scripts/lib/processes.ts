@@ -5,12 +5,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+// Compiled, this file is dist/scripts/lib/processes.js; run from source (vitest) it is
+// scripts/lib/processes.ts. Either way the bins are the compiled ones under dist/.
+const here = dirname(fileURLToPath(import.meta.url));
+const dist = basename(join(here, '..', '..')) === 'dist' ? join(here, '..', '..') : join(here, '..', '..', 'dist');
 export const BIN = {
-  index: join(root, 'src', 'cli', 'index-server.js'),
-  peer: join(root, 'src', 'cli', 'peer.js'),
+  index: join(dist, 'src', 'cli', 'index-server.js'),
+  peer: join(dist, 'src', 'cli', 'peer.js'),
 };
 
 export interface Service {

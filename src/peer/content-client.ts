@@ -79,7 +79,11 @@ export class ContentConnection {
       this.#onAnswer = (answer) => {
         this.#onAnswer = undefined;
         this.#onFailure = undefined;
-        if (answer.type === 'C') return resolve(answer);
+        if (answer.type === 'C') {
+          // Hold the frames in the kernel until receive() has a sink for them.
+          this.#socket.pause();
+          return resolve(answer);
+        }
         const text = `holder ${this.label} refused "${filename}": E ${answer.code} ${answer.description}`;
         reject(new PeerdexError(answer.code === ErrorCode.NotFound ? 'ERR_NOT_FOUND' : 'ERR_REMOTE', text, { remoteCode: answer.code }));
       };
@@ -96,7 +100,6 @@ export class ContentConnection {
    */
   receive(sink: Writable, onData?: (data: Buffer) => void): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      if (this.#failure) return reject(this.#failure);
       const write = (data: Buffer) => {
         onData?.(data);
         if (!sink.write(data) && !this.#socket.isPaused()) {
@@ -104,8 +107,12 @@ export class ContentConnection {
           sink.once('drain', () => this.#socket.resume());
         }
       };
+      // Frames that came with the header are written even if the holder has gone since:
+      // they are good data and a later run can resume after them.
       for (const data of this.#early.splice(0)) write(data);
       if (this.#earlyComplete) return resolve();
+      if (this.#failure) return reject(this.#failure);
+      this.#socket.resume();
       this.#onFailure = reject;
       this.#onPayload = write;
       this.#onComplete = () => {

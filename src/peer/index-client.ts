@@ -64,6 +64,9 @@ export class IndexClient {
     return this.#ackExchange(encodeHolder('T', holder), holder.filename, 'deregister');
   }
 
+  // T is not idempotent on the wire: when the A to an earlier try was lost, the retry finds
+  // nothing left and gets E 3. After a retry that answer means "done", not "never existed".
+
   /** S: the next holder of `filename`. Rejects with ERR_NOT_FOUND when nobody has it. */
   search(filename: string): Promise<Holder> {
     return this.#exchange(encodeSearch(filename), () => {}, (reply) => {
@@ -100,9 +103,10 @@ export class IndexClient {
   }
 
   #ackExchange(pdu: Buffer, filename: string, what: string): Promise<void> {
-    return this.#exchange(pdu, () => {}, (reply) => {
+    return this.#exchange(pdu, () => {}, (reply, tryNo) => {
       if (reply.type === 'A' && reply.filename === filename) return { done: undefined };
       if (reply.type === 'E') {
+        if (reply.code === ErrorCode.NotFound && what === 'deregister' && tryNo > 1) return { done: undefined };
         if (reply.code === ErrorCode.NotFound) throw new PeerdexError('ERR_NOT_FOUND', `index ${this.label} has no such registration of "${filename}"`, { remoteCode: reply.code });
         return this.#remoteError(reply, what);
       }
@@ -127,7 +131,7 @@ export class IndexClient {
    * Sends `pdu` and feeds each reply to `onReply` until it returns `done`. A try ends at its
    * timeout (or a `retry` verdict); `onTry` runs before each send.
    */
-  #exchange<T>(pdu: Buffer, onTry: () => void, onReply: (reply: IndexReply) => Verdict<T>): Promise<T> {
+  #exchange<T>(pdu: Buffer, onTry: () => void, onReply: (reply: IndexReply, tryNo: number) => Verdict<T>): Promise<T> {
     const socket = this.#socket();
     let lastRefusal: PeerdexError | undefined;
     return new Promise<T>((resolve, reject) => {
@@ -153,7 +157,7 @@ export class IndexClient {
       socket.on('message', (msg) => {
         let verdict: Verdict<T>;
         try {
-          verdict = onReply(decodeIndexReply(msg));
+          verdict = onReply(decodeIndexReply(msg), tryNo);
         } catch (err) {
           if ((err as PeerdexError).code === 'ERR_MALFORMED_PDU') return; // garbage: keep waiting
           return finish(() => reject(err));
