@@ -28,11 +28,20 @@ export function reportFailure(prog: string, err: unknown): void {
 
 /** Runs `main`, turning any rejection into a one-line error and exit code 1. */
 export function runMain(prog: string, main: () => Promise<void>): void {
-  main().catch((err: unknown) => {
-    reportFailure(prog, err);
-    // Sockets or timers left open by the failed command must not keep the process alive.
-    setImmediate(() => process.exit(1)).unref();
+  let settled = false;
+  // A command whose promise never settles would otherwise exit 0 with nothing said.
+  process.once('beforeExit', () => {
+    if (!settled) reportFailure(prog, new Error('internal error: the command stopped before it finished'));
   });
+  main().then(
+    () => (settled = true),
+    (err: unknown) => {
+      settled = true;
+      reportFailure(prog, err);
+      // Sockets or timers left open by the failed command must not keep the process alive.
+      setImmediate(() => process.exit(1)).unref();
+    },
+  );
 }
 
 /** Resolves on the first SIGINT or SIGTERM. */

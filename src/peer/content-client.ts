@@ -124,9 +124,9 @@ export class ContentConnection {
     });
   }
 
+  /** Closes the connection; a request or receive still waiting rejects. Idempotent. */
   close(): void {
-    this.#onFailure = undefined;
-    this.#socket.destroy();
+    this.#fail(new PeerdexError('ERR_CONNECTION', `connection to ${this.label} closed`));
   }
 
   #fail(err: PeerdexError): void {

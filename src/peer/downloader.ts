@@ -147,9 +147,12 @@ async function fetchFrom(holder: Holder, partial: PartialFile, options: Download
         received += data.length;
         options.onProgress?.({ received, total, holder: label });
       });
+    } catch (err) {
+      if (!sinkError) throw err; // else the write failure below is the real cause
     } finally {
       sink.end();
-      await once(sink, 'close').catch(() => {});
+      // After a write error the stream may have closed already; 'close' would never come again.
+      if (!sink.closed) await once(sink, 'close').catch(() => {});
     }
     if (sinkError) throw fileError(sinkError, `cannot write ${partial.partPath}`);
 

@@ -1,0 +1,122 @@
+/**
+ * Local disk trouble: a full or read-only folder fails the download with one clear line and
+ * leaves nothing half-written; an existing file is kept unless --overwrite.
+ *
+ * The full and read-only folders are small tmpfs mounts, which need root (CI runs as root);
+ * where mounting is not allowed those two tests are skipped with a note.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { IndexServer } from '../../src/index/udp-server.js';
+import { ContentServer } from '../../src/peer/content-server.js';
+import { FileLibrary } from '../../src/peer/file-library.js';
+import { IndexClient } from '../../src/peer/index-client.js';
+import { sha256File } from '../../src/peer/digest.js';
+import { BIN, run } from '../../scripts/lib/processes.js';
+
+let dir: string;
+let index: IndexServer;
+let content: ContentServer;
+let client: IndexClient;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'peerdex-disk-'));
+  await mkdir(join(dir, 'shared'));
+  await writeFile(join(dir, 'shared', 'big.bin'), randomBytes(3 * 1024 * 1024));
+  await writeFile(join(dir, 'shared', 'note.txt'), 'the real note');
+  index = await IndexServer.listen({ port: 0, host: '127.0.0.1' });
+  content = await ContentServer.listen({ library: new FileLibrary(join(dir, 'shared')), port: 0, host: '127.0.0.1' });
+  client = new IndexClient({ host: '127.0.0.1', port: index.address().port, timeoutMs: 100, tries: 3 });
+  for (const name of ['big.bin', 'note.txt']) {
+    await client.register({ port: content.address().port, addr: '', filename: name, sha256: await sha256File(join(dir, 'shared', name)) });
+  }
+});
+
+afterEach(async () => {
+  await content.close();
+  await index.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const download = (name: string, into: string, ...extra: string[]) =>
+  run(BIN.peer, ['download', name, '--dir', into, '--port', '9300', '--index', `127.0.0.1:${index.address().port}`, '--tries', '3', '--timeout', '100', ...extra]);
+
+describe('on small tmpfs mounts', () => {
+  const mounts: string[] = [];
+  let canMount = false;
+  beforeAll(async () => {
+    const probe = await mkdtemp(join(tmpdir(), 'peerdex-mount-'));
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe], { stdio: 'ignore' });
+      execFileSync('umount', [probe], { stdio: 'ignore' });
+      canMount = true;
+    } catch {
+      console.warn('disk tests skipped: this user cannot mount tmpfs');
+    }
+    await rm(probe, { recursive: true, force: true });
+  });
+  afterAll(async () => {
+    for (const m of mounts) execFileSync('umount', ['-l', m], { stdio: 'ignore' });
+  });
+
+  async function mountTmpfs(options: string): Promise<string> {
+    const target = await mkdtemp(join(tmpdir(), 'peerdex-mnt-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', target], { stdio: 'ignore' });
+    mounts.push(target);
+    return target;
+  }
+
+  it('a full disk fails with "no space left" and leaves no file, partial or final', async (ctx) => {
+    if (!canMount) ctx.skip();
+    const small = await mountTmpfs('size=1m');
+    const r = await download('big.bin', small);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/no space left on the device/);
+    expect(await readdir(small)).toEqual([]);
+  });
+
+  it('a read-only folder fails with a clear line and writes nothing', async (ctx) => {
+    if (!canMount) ctx.skip();
+    const ro = await mountTmpfs('size=1m,ro');
+    const r = await download('note.txt', ro);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([`peer: cannot write to folder ${ro}: the file system is read-only`]);
+    expect(await readdir(ro)).toEqual([]);
+  });
+});
+
+describe('an existing file', () => {
+  it('with other content is kept, and the download refuses without --overwrite', async () => {
+    const down = join(dir, 'down');
+    await mkdir(down);
+    await writeFile(join(down, 'note.txt'), 'my own note');
+    const r = await download('note.txt', down);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('already exists with other content (use --overwrite to replace it)');
+    expect(await readFile(join(down, 'note.txt'), 'utf8')).toBe('my own note');
+    expect(await readdir(down)).toEqual(['note.txt']);
+
+    const forced = await download('note.txt', down, '--overwrite');
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(await readFile(join(down, 'note.txt'), 'utf8')).toBe('the real note');
+  });
+
+  it('with identical content is simply re-registered', async () => {
+    const down = join(dir, 'down');
+    await mkdir(down);
+    await writeFile(join(down, 'note.txt'), 'the real note');
+    const served: unknown[] = [];
+    content.on('event', (e) => served.push(e));
+    const r = await download('note.txt', down, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ alreadyHad: true, registered: true });
+    expect(served).toEqual([]); // nothing was transferred
+    const listing = await client.list();
+    expect(listing.find((s) => s.port === 9300)?.names).toEqual(['note.txt']);
+  });
+});
