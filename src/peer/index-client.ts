@@ -145,7 +145,7 @@ export class IndexClient {
       };
       const attempt = () => {
         if (tryNo === this.#tries) {
-          const err = lastRefusal ?? new PeerdexError('ERR_TIMEOUT', `index ${this.label} did not answer after ${this.#tries} tries`);
+          const err = lastRefusal ?? new PeerdexError('ERR_TIMEOUT', `index ${this.label} did not answer after ${this.#tries} ${this.#tries === 1 ? 'try' : 'tries'}`);
           return finish(() => reject(err));
         }
         tryNo++;
