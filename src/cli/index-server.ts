@@ -54,6 +54,8 @@ runMain('index-server', async () => {
     limits: { maxRegistrations: argv['max-registrations'], maxPerSource: argv['max-per-source'] },
   });
   const { address, port } = server.address();
+  // Handle signals before announcing the port: a script may stop us as soon as it reads it.
+  const stopped = untilSignal();
   process.stdout.write(`${timestamp()} index listening on udp ${formatHostPort(address, port)} (ttl ${argv.ttl} s)\n`);
   server.on('error', (err) => process.stderr.write(`${timestamp()} socket error: ${err.message}\n`));
   if (!argv.quiet) {
@@ -62,7 +64,7 @@ runMain('index-server', async () => {
       if (line) process.stdout.write(`${timestamp()} ${line}\n`);
     });
   }
-  const signal = await untilSignal();
+  const signal = await stopped;
   await server.close();
   const s = server.stats;
   process.stdout.write(`${timestamp()} ${signal}: closed (${s.received} datagrams, ${s.replies} replies, ${s.refused} refused, ${s.dropped} dropped)\n`);

@@ -113,6 +113,12 @@ export class IndexServer extends EventEmitter<{ event: [IndexServerEvent]; error
   #onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
     this.stats.received++;
     const from = normalizeAddress(rinfo.address);
+    if (rinfo.port === 0) {
+      // Only a forged datagram comes from port 0, and dgram's send() throws for it.
+      this.stats.dropped++;
+      if (this.listenerCount('event') > 0) this.emit('event', { type: 'dropped', from, bytes: msg.length });
+      return;
+    }
     const { replies, event } = this.#handle(msg, from, this.#now());
     for (const reply of replies) this.#socket.send(reply, rinfo.port, rinfo.address);
     this.stats.replies += replies.length;
