@@ -54,6 +54,8 @@ export async function serveCommand(args: ServeArgs): Promise<void> {
   if (!st?.isDirectory()) throw new PeerdexError('ERR_USAGE', `--dir ${args.dir} is not a folder`);
   if (!(args.refresh > 0 && args.rescan > 0)) throw new PeerdexError('ERR_USAGE', '--refresh and --rescan must be positive numbers of seconds');
 
+  // Handle signals from the start: a script may stop us as soon as it reads the port line.
+  const stopped = untilSignal();
   const library = new FileLibrary(args.dir);
   const server = await ContentServer.listen({ library, port, host: args.host, idleTimeoutMs: args.idleTimeout * 1000, maxConnections: args.maxConnections });
   const actualPort = server.address().port;
@@ -66,7 +68,7 @@ export async function serveCommand(args: ServeArgs): Promise<void> {
   log(`serving ${args.dir} on tcp ${formatHostPort(args.host, actualPort)}, index ${index.label}`);
   await seeder.start();
   log(`${seeder.names.length} file(s) registered for tcp port ${actualPort}; refreshing every ${args.refresh} s (Ctrl-C to stop)`);
-  const signal = await untilSignal();
+  const signal = await stopped;
   log(`${signal}: deregistering ${seeder.names.length} file(s) and closing`);
   await seeder.close();
   await server.close();

@@ -30,6 +30,9 @@ export interface IndexClientOptions {
   maxTimeoutMs?: number;
 }
 
+/** Bound on attempts that made progress and so were not counted as tries (O only). */
+const MAX_FREE_TRIES = 1000;
+
 /** What a reply handler decides: done with a value, ignore the datagram, or retry after a wait. */
 type Verdict<T> = { done: T } | { retry: PeerdexError } | undefined;
 
@@ -82,6 +85,8 @@ export class IndexClient {
   /** O: the whole listing, asked again until every server's packets have arrived. */
   list(): Promise<ServerListing[]> {
     const assembler = new ListAssembler();
+    // An attempt that completed some servers does not use up a try: a long listing on a
+    // lossy network gets through group by group (at most one free attempt per server).
     return this.#exchange(encodeList(), () => assembler.startAttempt(), (reply) => {
       if (reply.type === 'E') return this.#remoteError(reply, 'list');
       if (reply.type !== 'O') return undefined;
@@ -131,7 +136,7 @@ export class IndexClient {
    * Sends `pdu` and feeds each reply to `onReply` until it returns `done`. A try ends at its
    * timeout (or a `retry` verdict); `onTry` runs before each send.
    */
-  #exchange<T>(pdu: Buffer, onTry: () => void, onReply: (reply: IndexReply, tryNo: number) => Verdict<T>): Promise<T> {
+  #exchange<T>(pdu: Buffer, onTry: () => boolean | void, onReply: (reply: IndexReply, tryNo: number) => Verdict<T>): Promise<T> {
     const socket = this.#socket();
     let lastRefusal: PeerdexError | undefined;
     return new Promise<T>((resolve, reject) => {
@@ -143,13 +148,17 @@ export class IndexClient {
         socket.close();
         fn();
       };
+      let freeTries = 0;
       const attempt = () => {
+        if (tryNo > 0 && onTry() === true && freeTries < MAX_FREE_TRIES) {
+          freeTries++;
+          tryNo--; // the last attempt made progress: it does not count against the tries
+        }
         if (tryNo === this.#tries) {
           const err = lastRefusal ?? new PeerdexError('ERR_TIMEOUT', `index ${this.label} did not answer after ${this.#tries} ${this.#tries === 1 ? 'try' : 'tries'}`);
           return finish(() => reject(err));
         }
         tryNo++;
-        onTry();
         socket.send(pdu, this.port, this.host);
         timer = setTimeout(attempt, wait);
         wait = Math.min(wait * this.#backoff, this.#maxTimeoutMs);
