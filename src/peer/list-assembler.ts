@@ -6,10 +6,12 @@
  *   O packet_id;name[;name...]       num_packets times, ids 0..num_packets-1
  *
  * Packets do not name their server: a packet belongs to the server header received before
- * it. A server counts as received once its header and every packet id 0..n-1 have arrived
- * with no other header between them (in any order, so one datagram overtaking another does
- * not spoil the group). A repeated datagram is ignored. Complete servers are kept across
- * attempts: on a lossy network each re-asked O fills in the servers the earlier ones missed.
+ * it in the same attempt, and within one answer its ids only rise (a lower id means the
+ * next server's header was lost). Packets are gathered per server across attempts, so on a
+ * lossy network each re-asked O fills in what earlier ones missed; a server is complete once
+ * all of its packet ids are in. What the protocol cannot rule out: when a header and every
+ * packet of the server before it are lost, the next server's first packet can be taken for
+ * that earlier server's (a handful of consecutive losses; see docs/protocol.md).
  */
 import { isAddress, parseCount, parsePort } from '../protocol/fields.js';
 
@@ -19,7 +21,7 @@ export interface ServerListing {
   names: string[];
 }
 
-interface OpenGroup {
+interface Group {
   addr: string;
   port: number;
   expected: number;
@@ -29,17 +31,23 @@ interface OpenGroup {
 export class ListAssembler {
   #numServers: number | undefined;
   readonly #complete = new Map<string, ServerListing>();
-  #open: OpenGroup | undefined;
-  #completedThisAttempt = 0;
+  /** Servers seen but not yet complete, by `addr;port`. */
+  readonly #partial = new Map<string, Group>();
+  /** The server whose packets are arriving now (its header was the last one received). */
+  #open: Group | undefined;
+  /** Highest packet id taken for #open in this attempt: ids only rise within one answer. */
+  #lastId = -1;
+  /** Packets (of servers not yet complete) first received in the current attempt. */
+  #newThisAttempt = 0;
 
   /**
-   * A new O is being sent. Returns whether the previous attempt completed a server not seen
-   * complete before, i.e. whether it made progress (the caller does not count such an attempt as a failed try).
+   * A new O is being sent. Returns whether the previous attempt brought any packet not had
+   * before, i.e. whether it made progress (the caller does not count such an attempt as a failed try).
    */
   startAttempt(): boolean {
-    const progressed = this.#completedThisAttempt > 0;
+    const progressed = this.#newThisAttempt > 0;
     this.#open = undefined;
-    this.#completedThisAttempt = 0;
+    this.#newThisAttempt = 0;
     return progressed;
   }
 
@@ -56,18 +64,26 @@ export class ListAssembler {
     }
     const open = this.#open;
     const id = parseCount(fields[0]!);
-    if (!open || id === undefined || id >= open.expected) {
-      this.#open = undefined; // a stray packet: this group cannot be trusted
+    // An id out of range, or not above the last one, is another server's packet whose header
+    // was lost (or a datagram that overtook others): this answer's group ends here.
+    if (!open || id === undefined || id >= open.expected || id <= this.#lastId) {
+      this.#open = undefined;
       return;
     }
+    this.#lastId = id;
     const names = fields.slice(1);
     const seen = open.packets.get(id);
     if (seen) {
-      // A duplicate is harmless; two different packets with one id mean a mix-up.
-      if (seen.join(';') !== names.join(';')) this.#open = undefined;
+      // A duplicate is harmless; two different packets with one id mean the listing changed
+      // between attempts (or a packet was misplaced): gather that server again from scratch.
+      if (seen.join(';') !== names.join(';')) {
+        this.#partial.delete(`${open.addr};${open.port}`);
+        this.#open = undefined;
+      }
       return;
     }
     open.packets.set(id, names);
+    this.#newThisAttempt++;
     if (open.packets.size === open.expected) this.#close(open);
   }
 
@@ -81,17 +97,25 @@ export class ListAssembler {
     const [addr, portText, countText] = fields as [string, string, string];
     const port = parsePort(portText);
     const expected = parseCount(countText);
+    this.#open = undefined;
+    if (port === undefined || expected === undefined || expected === 0) return;
     const key = `${addr};${port}`;
-    // The same header again (a duplicate datagram) keeps the packets gathered so far.
-    if (this.#open && `${this.#open.addr};${this.#open.port}` === key && this.#open.expected === expected) return;
-    this.#open = port !== undefined && expected !== undefined && expected > 0 ? { addr, port, expected, packets: new Map() } : undefined;
+    if (this.#complete.has(key)) return; // packets that follow are not needed
+    let group = this.#partial.get(key);
+    // A different packet count means the listing changed since: start that server again.
+    if (!group || group.expected !== expected) {
+      group = { addr, port, expected, packets: new Map() };
+      this.#partial.set(key, group);
+    }
+    this.#open = group;
+    this.#lastId = -1;
   }
 
-  #close(group: OpenGroup): void {
+  #close(group: Group): void {
     const names: string[] = [];
     for (let id = 0; id < group.expected; id++) names.push(...group.packets.get(id)!);
     const key = `${group.addr};${group.port}`;
-    if (!this.#complete.has(key)) this.#completedThisAttempt++; // only new servers are progress
+    this.#partial.delete(key);
     this.#complete.set(key, { addr: group.addr, port: group.port, names });
     this.#open = undefined;
   }
