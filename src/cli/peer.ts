@@ -55,7 +55,7 @@ runMain('peer', async () => {
       (y) =>
         y
           .positional('name', { type: 'string', demandOption: true })
-          .option('dir', { type: 'string', default: '.', describe: 'folder to download into' })
+          .option('dir', { type: 'string', default: 'shared-files', describe: 'folder to download into (the folder your peer serve shares)' })
           .option('port', { ...contentPort, describe: 'content port to register the downloaded file under' })
           .option('register', { type: 'boolean', default: true, describe: 'register the file once verified (--no-register to skip)' })
           .option('overwrite', { type: 'boolean', default: false, describe: 'replace an existing file with different content' })

@@ -110,7 +110,11 @@ export class ContentConnection {
       // Frames that came with the header are written even if the holder has gone since:
       // they are good data and a later run can resume after them.
       for (const data of this.#early.splice(0)) write(data);
-      if (this.#earlyComplete) return resolve();
+      if (this.#earlyComplete) {
+        // request() paused the socket; the answer is all here, so read the next one again.
+        if (!this.#failure) this.#socket.resume();
+        return resolve();
+      }
       if (this.#failure) return reject(this.#failure);
       this.#socket.resume();
       this.#onFailure = reject;

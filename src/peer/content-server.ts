@@ -40,6 +40,7 @@ export class ContentServer extends EventEmitter<{ event: [ContentServerEvent] }>
   readonly #idleTimeoutMs: number;
   readonly #maxConnections: number;
   readonly #sockets = new Set<net.Socket>();
+  readonly #refusing = new Set<net.Socket>();
   #closed: Promise<void> | undefined;
 
   private constructor(server: net.Server, options: ContentServerOptions) {
@@ -52,7 +53,9 @@ export class ContentServer extends EventEmitter<{ event: [ContentServerEvent] }>
   }
 
   static async listen(options: ContentServerOptions): Promise<ContentServer> {
-    const server = net.createServer({ noDelay: true });
+    // allowHalfOpen: a downloader that shuts down its sending side after its last D still gets
+    // the whole answer; #serve ends our side once the requests it sent are answered.
+    const server = net.createServer({ noDelay: true, allowHalfOpen: true });
     const host = options.host ?? '0.0.0.0';
     const port = options.port ?? 9100;
     await new Promise<void>((resolve, reject) => {
@@ -80,6 +83,7 @@ export class ContentServer extends EventEmitter<{ event: [ContentServerEvent] }>
     this.#closed ??= new Promise((resolve) => {
       this.#server.close(() => resolve());
       for (const s of this.#sockets) s.destroy();
+      for (const s of this.#refusing) s.destroy();
     });
     return this.#closed;
   }
@@ -88,6 +92,11 @@ export class ContentServer extends EventEmitter<{ event: [ContentServerEvent] }>
     const remote = formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
     socket.on('error', () => {}); // resets from vanished downloaders are routine; 'close' follows
     if (this.#sockets.size >= this.#maxConnections) {
+      // Tracked apart from the served ones (they do not count against the limit), so that a
+      // client that never closes its side is still cut off, and close() does not wait for it.
+      this.#refusing.add(socket);
+      socket.once('close', () => this.#refusing.delete(socket));
+      socket.setTimeout(this.#idleTimeoutMs, () => socket.destroy());
       socket.end(encodeError(ErrorCode.Busy, 'too many connections, try again later'));
       this.emit('event', { type: 'refused', code: ErrorCode.Busy, reason: 'connection limit', remote });
       return;

@@ -41,7 +41,7 @@ export interface DownloadResult {
   sha256: string;
   /** Holders that sent bytes, in order. */
   holders: string[];
-  /** Bytes kept from an earlier, interrupted run. */
+  /** Bytes kept from an earlier, interrupted run and used (0 when it started from scratch). */
   resumedFrom: number;
   /** True when an identical file was already there and was only re-registered. */
   alreadyHad: boolean;
@@ -62,7 +62,7 @@ export async function download(options: DownloadOptions): Promise<DownloadResult
   if (existing && !options.overwrite) {
     if (!existing.isFile()) throw new PeerdexError('ERR_FILE', `${finalPath} exists and is not a regular file`);
     const local = await sha256File(finalPath);
-    if (holder.sha256 !== local) {
+    if ((holder.sha256 ?? (await digestAtHolder(holder, filename, existing.size, options))) !== local) {
       throw new PeerdexError('ERR_FILE', `${finalPath} already exists with other content (use --overwrite to replace it)`);
     }
     const registered = await registerIfAsked(options, local);
@@ -72,7 +72,7 @@ export async function download(options: DownloadOptions): Promise<DownloadResult
   const partial = new PartialFile(dir, filename);
   const failed = new Set<string>();
   const used: string[] = [];
-  const resumedFrom = (await partial.existing())?.length ?? 0;
+  let resumedFrom: number | undefined; // where the first holder that answered was asked to start
   let lastError: PeerdexError | undefined;
   const maxHolders = options.maxHolders ?? 8;
 
@@ -86,10 +86,10 @@ export async function download(options: DownloadOptions): Promise<DownloadResult
     if (failed.has(key)) continue; // round robin brought back one that already failed
     try {
       used.push(key);
-      const got = await fetchFrom(holder, partial, options);
+      const got = await fetchFrom(holder, partial, options, (offset) => (resumedFrom ??= offset));
       await partial.commit(finalPath);
       const registered = await registerIfAsked(options, got.sha256);
-      return { filename, path: finalPath, size: got.size, sha256: got.sha256, holders: used, resumedFrom, alreadyHad: false, registered };
+      return { filename, path: finalPath, size: got.size, sha256: got.sha256, holders: used, resumedFrom: resumedFrom ?? 0, alreadyHad: false, registered };
     } catch (err) {
       if (!isPeerdexError(err) || err.code === 'ERR_FILE') {
         // Local trouble (full disk, read-only folder): another holder will not help.
@@ -101,11 +101,35 @@ export async function download(options: DownloadOptions): Promise<DownloadResult
       options.onEvent?.({ type: 'holder-failed', holder: key, reason: err.message });
     }
   }
-  throw lastError ?? new PeerdexError('ERR_NOT_FOUND', `no holder of "${filename}" could send it`);
+  const kept = (await partial.existing())?.length ?? 0;
+  const err = lastError ?? new PeerdexError('ERR_NOT_FOUND', `no holder of "${filename}" could send it`);
+  if (kept === 0) throw err;
+  throw new PeerdexError(err.code, `${err.message} (${kept} bytes kept: run the same download again to resume)`, { cause: err });
+}
+
+/**
+ * The whole-file digest a holder reports, for a holder registered without one. Asks for the
+ * empty range at `size` (our file's length): a same-size file answers with just its header.
+ */
+async function digestAtHolder(holder: Holder, filename: string, size: number, options: DownloadOptions): Promise<string | undefined> {
+  const conn = await ContentConnection.open(holder.addr, holder.port, { idleTimeoutMs: options.idleTimeoutMs }).catch(() => undefined);
+  if (!conn) return undefined;
+  try {
+    return (await conn.request(filename, size, 0)).sha256;
+  } catch {
+    return undefined; // a different size (range past the end) or no answer: not the same file
+  } finally {
+    conn.close();
+  }
 }
 
 /** Fetches the rest of the content from one holder into the partial file and verifies it. */
-async function fetchFrom(holder: Holder, partial: PartialFile, options: DownloadOptions): Promise<{ size: number; sha256: string }> {
+async function fetchFrom(
+  holder: Holder,
+  partial: PartialFile,
+  options: DownloadOptions,
+  onStart: (offset: number) => void,
+): Promise<{ size: number; sha256: string }> {
   const label = holderKey(holder);
   let conn = await ContentConnection.open(holder.addr, holder.port, { idleTimeoutMs: options.idleTimeoutMs });
   try {
@@ -130,6 +154,7 @@ async function fetchFrom(holder: Holder, partial: PartialFile, options: Download
     }
     const total = offset + header.size;
     await partial.writeMeta({ sha256: header.sha256, size: total });
+    onStart(offset);
     options.onEvent?.({ type: 'holder', holder: label, resumeFrom: offset });
 
     const hash = await partial.hashOfKept(offset);

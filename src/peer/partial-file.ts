@@ -23,7 +23,7 @@ export function fileError(err: unknown, what: string): PeerdexError {
     e.code === 'ENOSPC' ? 'no space left on the device'
     : e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied'
     : e.code === 'EROFS' ? 'the file system is read-only'
-    : e.code === 'ENOENT' ? 'the folder does not exist'
+    : e.code === 'ENOENT' ? 'no such file or folder'
     : e.message;
   return new PeerdexError('ERR_FILE', `${what}: ${why}`, { cause: err });
 }

@@ -119,4 +119,21 @@ describe('an existing file', () => {
     const listing = await client.list();
     expect(listing.find((s) => s.port === 9300)?.names).toEqual(['note.txt']);
   });
+
+  it('is compared with the holder\'s own digest when the index has none', async () => {
+    const holder = { port: content.address().port, addr: '', filename: 'note.txt' };
+    await client.deregister(holder);
+    await client.register(holder); // no sha256 this time
+    const down = join(dir, 'down');
+    await mkdir(down);
+    await writeFile(join(down, 'note.txt'), 'the real note');
+    const same = await download('note.txt', down, '--json');
+    expect(same.code, same.stderr).toBe(0);
+    expect(JSON.parse(same.stdout)).toMatchObject({ alreadyHad: true });
+
+    await writeFile(join(down, 'note.txt'), 'the fake note');
+    const other = await download('note.txt', down);
+    expect(other.code).toBe(1);
+    expect(other.stderr).toContain('already exists with other content');
+  });
 });
