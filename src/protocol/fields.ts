@@ -31,16 +31,11 @@ export function filenameProblem(name: string): string | undefined {
   return undefined;
 }
 
-/** Parses a port field: decimal digits, 1..65535. */
+/** Parses a port field: decimal digits (at most 5), value 1..65535. */
 export function parsePort(text: string): number | undefined {
-  if (text.length === 0 || text.length > 5) return undefined;
-  let value = 0;
-  for (let i = 0; i < text.length; i++) {
-    const d = text.charCodeAt(i) - 48;
-    if (d < 0 || d > 9) return undefined;
-    value = value * 10 + d;
-  }
-  return value >= 1 && value <= 65535 ? value : undefined;
+  if (text.length > 5) return undefined;
+  const value = parseCount(text);
+  return value !== undefined && value >= 1 && value <= 65535 ? value : undefined;
 }
 
 /** Parses a non-negative decimal integer field (counts, offsets, sizes). */
