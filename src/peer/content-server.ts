@@ -4,7 +4,7 @@
  * silent downloader only ever holds up itself; idle connections are closed.
  */
 import { EventEmitter } from 'node:events';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import net from 'node:net';
 import { ErrorCode, PeerdexError, isPeerdexError } from '../protocol/errors.js';
 import { formatHostPort } from '../protocol/fields.js';
@@ -116,9 +116,9 @@ export class ContentServer extends EventEmitter<{ event: [ContentServerEvent] }>
       if (!pdu) break;
       try {
         await this.#answer(socket, sender, pdu, remote);
-      } catch (err) {
-        // Only the transfer can fail here (socket gone, file changed): drop the connection.
-        this.emit('event', { type: 'aborted', name: '', reason: (err as Error).message, remote });
+      } catch {
+        // Only a transfer under way can fail here (socket gone, file shrank): frames were
+        // promised, so the only honest answer left is to drop the connection.
         socket.destroy();
         break;
       }
@@ -141,13 +141,24 @@ export class ContentServer extends EventEmitter<{ event: [ContentServerEvent] }>
     if (request.offset > file.size || end > file.size) {
       return this.#refuse(socket, ErrorCode.Malformed, `range ${request.offset}+${request.length} is past the end (${file.size} bytes)`, remote);
     }
-    const handle = await open(file.path, 'r');
+    let handle: FileHandle | undefined;
+    let sha256: string;
     try {
-      const sha256 = await this.#library.digest(file);
-      const size = end - request.offset;
+      handle = await open(file.path, 'r');
+      sha256 = await this.#library.digest(file);
+    } catch (err) {
+      // Removed or unreadable since it was resolved: nothing promised yet, so answer E 3.
+      await handle?.close();
+      return this.#refuse(socket, ErrorCode.NotFound, `cannot read "${request.filename}": ${(err as NodeJS.ErrnoException).code ?? 'error'}`, remote);
+    }
+    const size = end - request.offset;
+    try {
       socket.write(encodeContentHeader({ numPackets: packetsFor(size), size, sha256 }));
       await sender.send(handle, request.offset, size);
       this.emit('event', { type: 'served', name: request.filename, offset: request.offset, bytes: size, remote });
+    } catch (err) {
+      this.emit('event', { type: 'aborted', name: request.filename, reason: (err as Error).message, remote });
+      throw err;
     } finally {
       await handle.close();
     }
