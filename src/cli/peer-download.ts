@@ -20,7 +20,7 @@ export async function downloadCommand(args: DownloadArgs): Promise<void> {
   const showBar = args.progress ?? (process.stdout.isTTY === true && !args.json);
   const bar = showBar
     ? new cliProgress.SingleBar(
-        { format: '{name} |{bar}| {percentage}% {done} / {size} from {holder}', hideCursor: true, stream: process.stdout, clearOnComplete: true },
+        { format: '{name} |{bar}| {percentage}% {done} / {size} | ETA {eta_formatted} | from {holder}', hideCursor: true, stream: process.stdout, clearOnComplete: true },
         cliProgress.Presets.shades_classic,
       )
     : undefined;
