@@ -32,6 +32,7 @@ export function withIndexOptions<T>(y: Argv<T>) {
 export function indexClientFrom(args: IndexArgs): IndexClient {
   const { host, port } = parseHostPort(args.index);
   if (!(args.tries >= 1)) throw new PeerdexError('ERR_USAGE', `--tries must be at least 1, got ${args.tries}`);
+  if (!(args.timeout > 0)) throw new PeerdexError('ERR_USAGE', `--timeout must be a positive number of milliseconds, got ${args.timeout}`);
   return new IndexClient({ host, port, timeoutMs: args.timeout, tries: Math.floor(args.tries) });
 }
 

@@ -19,10 +19,18 @@ const argv = yargs(hideBin(process.argv))
   .check((a) => {
     if (!Number.isInteger(a.port) || a.port < 0 || a.port > 65535) throw new Error(`--port must be 0..65535, got ${a.port}`);
     if (!(a.ttl > 0)) throw new Error(`--ttl must be a positive number of seconds, got ${a.ttl}`);
+    for (const flag of ['max-registrations', 'max-per-source', 'max-list-unproven'] as const) {
+      if (!(Number.isInteger(a[flag]) && a[flag] >= 0)) throw new Error(`--${flag} must be a whole number >= 0, got ${a[flag]}`);
+    }
     return true;
   })
+  .option('max-list-unproven', { type: 'number', default: 64, describe: 'most O PDUs sent to an address with no registration (0 = no limit)' })
   .strict()
   .help()
+  .fail((msg, err) => {
+    process.stderr.write(`index-server: ${err?.message ?? msg} (see index-server --help)\n`);
+    process.exit(1);
+  })
   .parseSync();
 
 const holderText = (h: { filename: string; addr: string; port: number }) => `"${escapeForTerminal(h.filename)}" at ${formatHostPort(h.addr, h.port)}`;
@@ -52,6 +60,7 @@ runMain('index-server', async () => {
     ttlSeconds: argv.ttl,
     trustClaimedAddresses: argv['trust-claimed-addresses'],
     limits: { maxRegistrations: argv['max-registrations'], maxPerSource: argv['max-per-source'] },
+    maxListPdusUnproven: argv['max-list-unproven'] === 0 ? Infinity : argv['max-list-unproven'],
   });
   const { address, port } = server.address();
   // Handle signals before announcing the port: a script may stop us as soon as it reads it.

@@ -53,6 +53,8 @@ export async function serveCommand(args: ServeArgs): Promise<void> {
   const st = await stat(args.dir).catch(() => undefined);
   if (!st?.isDirectory()) throw new PeerdexError('ERR_USAGE', `--dir ${args.dir} is not a folder`);
   if (!(args.refresh > 0 && args.rescan > 0)) throw new PeerdexError('ERR_USAGE', '--refresh and --rescan must be positive numbers of seconds');
+  if (!(args.idleTimeout > 0 && args.idleTimeout <= 86_400)) throw new PeerdexError('ERR_USAGE', `--idle-timeout must be 0 < seconds <= 86400, got ${args.idleTimeout}`);
+  if (!(Number.isInteger(args.maxConnections) && args.maxConnections >= 1)) throw new PeerdexError('ERR_USAGE', `--max-connections must be a whole number >= 1, got ${args.maxConnections}`);
 
   // Handle signals from the start: a script may stop us as soon as it reads the port line.
   const stopped = untilSignal();
