@@ -15,16 +15,17 @@ const argv = yargs(hideBin(process.argv))
   .option('trust-claimed-addresses', { type: 'boolean', default: false, describe: 'accept R for an addr other than the sender (unsafe)' })
   .option('max-registrations', { type: 'number', default: 2_000_000, describe: 'registrations in all before E 6' })
   .option('max-per-source', { type: 'number', default: 100_000, describe: 'registrations from one address before E 6' })
+  .option('max-list-unproven', { type: 'number', default: 64, describe: 'most O PDUs sent to an address with no registration (0 = no limit)' })
   .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'log nothing but startup and errors' })
   .check((a) => {
     if (!Number.isInteger(a.port) || a.port < 0 || a.port > 65535) throw new Error(`--port must be 0..65535, got ${a.port}`);
     if (!(a.ttl > 0)) throw new Error(`--ttl must be a positive number of seconds, got ${a.ttl}`);
     for (const flag of ['max-registrations', 'max-per-source', 'max-list-unproven'] as const) {
-      if (!(Number.isInteger(a[flag]) && a[flag] >= 0)) throw new Error(`--${flag} must be a whole number >= 0, got ${a[flag]}`);
+      const value = a[flag] as number;
+      if (!(Number.isInteger(value) && value >= 0)) throw new Error(`--${flag} must be a whole number >= 0, got ${value}`);
     }
     return true;
   })
-  .option('max-list-unproven', { type: 'number', default: 64, describe: 'most O PDUs sent to an address with no registration (0 = no limit)' })
   .strict()
   .help()
   .fail((msg, err) => {
