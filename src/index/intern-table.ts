@@ -4,10 +4,16 @@
  * keys are reused.
  */
 export class InternTable<K> {
+  readonly #copyKey: (key: K) => K;
   readonly #ids = new Map<K, number>();
   #keys: K[] = [];
   #refs = new Int32Array(256);
   readonly #free: number[] = [];
+
+  /** `copyKey` makes the copy of a new key that the table keeps (default: the key itself). */
+  constructor(options: { copyKey?: (key: K) => K } = {}) {
+    this.#copyKey = options.copyKey ?? ((key) => key);
+  }
 
   /** Id slots in use or free; the registry sizes its per-id arrays from it. */
   get capacity(): number {
@@ -34,6 +40,7 @@ export class InternTable<K> {
   acquire(key: K): number {
     let id = this.#ids.get(key);
     if (id === undefined) {
+      key = this.#copyKey(key);
       id = this.#free.pop() ?? this.#keys.length;
       if (id === this.#keys.length) this.#keys.push(key);
       else this.#keys[id] = key;

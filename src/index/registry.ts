@@ -12,6 +12,39 @@ import type { Holder } from '../protocol/index-messages.js';
 
 const NONE = -1;
 const DIGEST_BYTES = 32;
+const DIGEST_TEXT_LENGTH = 43; // base64url without padding
+
+/**
+ * A copy of `text` that holds only its own characters. A string cut from a longer one (split,
+ * slice) can keep that whole string alive, and a joined one is a tree of parts; the registry
+ * keeps its strings as long as they are registered, so it stores flat copies: about 40 bytes
+ * for a 17-byte name, where the name split from its R datagram kept some 130 bytes alive.
+ */
+const ownCopy = (text: string): string => JSON.parse(JSON.stringify(text)) as string;
+
+const BASE64URL = Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_', 'latin1');
+const digestScratch = Buffer.alloc(DIGEST_TEXT_LENGTH + 1);
+
+/**
+ * The base64url text of the 32-byte digest at `at`. Every S answer carries one, so it is
+ * encoded here in plain JavaScript into a scratch buffer: the same text as
+ * Buffer#toString('base64url') without wrapping the bytes in a new Buffer first.
+ */
+function digestText(digests: Uint8Array, at: number): string {
+  let out = 0;
+  for (let i = at; i < at + 30; i += 3) {
+    const n = (digests[i]! << 16) | (digests[i + 1]! << 8) | digests[i + 2]!;
+    digestScratch[out++] = BASE64URL[n >> 18]!;
+    digestScratch[out++] = BASE64URL[(n >> 12) & 63]!;
+    digestScratch[out++] = BASE64URL[(n >> 6) & 63]!;
+    digestScratch[out++] = BASE64URL[n & 63]!;
+  }
+  const n = (digests[at + 30]! << 8) | digests[at + 31]!; // the last 2 bytes: 3 characters
+  digestScratch[out++] = BASE64URL[n >> 10]!;
+  digestScratch[out++] = BASE64URL[(n >> 4) & 63]!;
+  digestScratch[out++] = BASE64URL[(n << 2) & 63]!;
+  return digestScratch.toString('latin1', 0, DIGEST_TEXT_LENGTH);
+}
 
 export type RegisterOutcome = 'added' | 'refreshed' | 'full' | 'source-full';
 export type DeregisterOutcome = 'removed' | 'missing' | 'forbidden';
@@ -33,9 +66,9 @@ export class Registry {
   readonly #ttlMs: number;
   readonly #limits: RegistryLimits;
 
-  readonly #names = new InternTable<string>();
-  readonly #servers = new InternTable<string>(); // key `addr;port`
-  readonly #sources = new InternTable<string>();
+  readonly #names = new InternTable<string>({ copyKey: ownCopy });
+  readonly #servers = new InternTable<string>({ copyKey: ownCopy }); // key `addr;port`
+  readonly #sources = new InternTable<string>({ copyKey: ownCopy });
   #serverAddr: string[] = [];
   #serverPort: number[] = [];
 
@@ -103,8 +136,11 @@ export class Registry {
     const serverId = this.#servers.acquire(`${h.addr};${h.port}`);
     const srcId = this.#sources.acquire(from);
     this.#ensureHeads();
-    this.#serverAddr[serverId] = h.addr;
-    this.#serverPort[serverId] = h.port;
+    if (this.#servers.refs(serverId) === 1) {
+      // A new server (the same addr and port as before otherwise): keep its own copy of addr.
+      this.#serverAddr[serverId] = ownCopy(h.addr);
+      this.#serverPort[serverId] = h.port;
+    }
 
     this.#regName[slot] = nameId;
     this.#regServer[slot] = serverId;
@@ -211,7 +247,7 @@ export class Registry {
       port: this.#serverPort[serverId]!,
       addr: this.#serverAddr[serverId]!,
       filename: this.#names.keyOf(this.#regName[slot]!),
-      sha256: this.#hasDigest[slot] ? Buffer.from(this.#digests.buffer, slot * DIGEST_BYTES, DIGEST_BYTES).toString('base64url') : undefined,
+      sha256: this.#hasDigest[slot] ? digestText(this.#digests, slot * DIGEST_BYTES) : undefined,
     };
   }
 
@@ -282,19 +318,20 @@ export class Registry {
     this.#capacity = capacity;
   }
 
-  /** Makes the per-list head arrays cover every interned id. */
+  /** Makes each list's head array cover every id of its own table. */
   #ensureHeads(): void {
-    const need = Math.max(this.#names.capacity, this.#servers.capacity, this.#sources.capacity);
-    if (this.#nameHead.length >= need) return;
-    const size = Math.max(need, this.#nameHead.length * 2, 256);
-    const widen = (old: Int32Array) => {
-      const next = new Int32Array(size).fill(NONE);
-      next.set(old);
-      return next;
-    };
-    this.#nameHead = widen(this.#nameHead);
-    this.#nameCursor = widen(this.#nameCursor);
-    this.#serverHead = widen(this.#serverHead);
-    this.#sourceHead = widen(this.#sourceHead);
+    if (this.#nameHead.length < this.#names.capacity) {
+      this.#nameHead = widen(this.#nameHead, this.#names.capacity);
+      this.#nameCursor = widen(this.#nameCursor, this.#names.capacity);
+    }
+    if (this.#serverHead.length < this.#servers.capacity) this.#serverHead = widen(this.#serverHead, this.#servers.capacity);
+    if (this.#sourceHead.length < this.#sources.capacity) this.#sourceHead = widen(this.#sourceHead, this.#sources.capacity);
   }
+}
+
+/** A copy of a head array with room for `need` ids (at least doubled), new entries NONE. */
+function widen(old: Int32Array<ArrayBuffer>, need: number): Int32Array<ArrayBuffer> {
+  const next = new Int32Array(Math.max(need, old.length * 2, 256)).fill(NONE);
+  next.set(old);
+  return next;
 }

@@ -11,8 +11,27 @@ export const SHA256_TEXT_LENGTH = 43;
 /** C0 controls, DEL and C1 controls: the characters a terminal may act on. */
 export const isControlChar = (cp: number): boolean => cp <= 0x1f || (cp >= 0x7f && cp <= 0x9f);
 
+/**
+ * UTF-8 length of a string, as Buffer.byteLength(text, 'utf8') counts it (a lone surrogate is
+ * 3 bytes, the replacement character it becomes), without a call into native code: names
+ * are short and checked on every index request.
+ */
+export function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
 export function filenameProblem(name: string): string | undefined {
-  const bytes = Buffer.byteLength(name, 'utf8');
+  const bytes = utf8Length(name);
   if (bytes === 0) return 'name is empty';
   if (bytes > FILENAME_MAX_BYTES) return `name is ${bytes} bytes, the limit is ${FILENAME_MAX_BYTES}`;
   if (name === '.' || name === '..') return `name may not be "${name}"`;

@@ -47,6 +47,10 @@ export function decodeIndexRequest(buf: Uint8Array, source: string): IndexReques
   if (!INDEX_TYPES.has(type)) return undefined;
   // O's data is ignored in v1, so bytes that are not UTF-8 there do not make it malformed.
   if (type === 'O') return { kind: 'list' };
+  if (type === 'S') {
+    const search = decodeAsciiSearch(buf);
+    if (search) return search;
+  }
   let fields: string[];
   try {
     fields = decodePdu(buf).fields;
@@ -68,6 +72,27 @@ export function decodeIndexRequest(buf: Uint8Array, source: string): IndexReques
     default:
       return { kind: 'ignore' };
   }
+}
+
+/**
+ * S is most of an index's traffic: its one field is read straight from the bytes when they are
+ * ASCII (no split, no field array). Gives the same result as the general path, which handles
+ * anything else (undefined here).
+ */
+function decodeAsciiSearch(buf: Uint8Array): IndexRequest | MalformedRequest | undefined {
+  let end = 1;
+  let separators = 0;
+  for (; end < PDU_SIZE; end++) {
+    const c = buf[end]!;
+    if (c === 0) break;
+    if (c > 0x7f) return undefined;
+    if (c === 0x3b) separators++;
+  }
+  if (separators > 0) return { kind: 'malformed', reason: `search takes 1 field, got ${separators + 1}` };
+  const bytes = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  const filename = bytes.toString('latin1', 1, end);
+  const problem = filenameProblem(filename);
+  return problem ? { kind: 'malformed', reason: problem } : { kind: 'search', filename };
 }
 
 function decodeHolderRequest(kind: 'register' | 'deregister', fields: string[], source: string): IndexRequest | MalformedRequest {

@@ -49,10 +49,22 @@ export function decodePdu(buf: Uint8Array): Pdu {
     throw new PeerdexError('ERR_MALFORMED_PDU', `PDU must be ${PDU_SIZE} bytes, got ${buf.length}`);
   }
   const type = String.fromCharCode(buf[0]!);
-  const len = dataLength(buf);
-  const data = buf.subarray(1, 1 + len);
-  if (!isUtf8(data)) throw new PeerdexError('ERR_MALFORMED_PDU', 'PDU data is not valid UTF-8');
-  const text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
+  // One pass finds the end of the data and whether it is plain ASCII (always valid UTF-8, and
+  // decoded the same as Latin-1): the common case then needs no validation call.
+  let end = 1;
+  let ascii = true;
+  for (; end < PDU_SIZE; end++) {
+    const c = buf[end]!;
+    if (c === 0) break;
+    if (c > 0x7f) ascii = false;
+  }
+  const bytes = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  let text: string;
+  if (ascii) text = bytes.toString('latin1', 1, end);
+  else {
+    if (!isUtf8(bytes.subarray(1, end))) throw new PeerdexError('ERR_MALFORMED_PDU', 'PDU data is not valid UTF-8');
+    text = bytes.toString('utf8', 1, end);
+  }
   return { type, fields: text.split(';') };
 }
 
@@ -72,10 +84,13 @@ export function encodePdu(type: string, fields: readonly string[], out: Buffer =
   const text = fields.join(';');
   out[0] = type.charCodeAt(0);
   const written = out.write(text, 1, PDU_DATA_MAX, 'utf8');
-  if (written < Buffer.byteLength(text)) {
+  // With 4 or more bytes to spare nothing was left out (a character is at most 4 bytes), so
+  // the text's length in bytes is only needed near the limit.
+  if (written > PDU_DATA_MAX - 4 && written < Buffer.byteLength(text)) {
     if (!truncate) throw new PeerdexError('ERR_INVALID_FIELD', `PDU data exceeds ${PDU_DATA_MAX} bytes`);
     // Buffer#write never splits a character, so the cut text is still valid UTF-8.
   }
-  out.fill(0, 1 + written, PDU_SIZE);
+  // A plain loop: the padding is a few dozen bytes, less than the cost of calling fill().
+  for (let i = 1 + written; i < PDU_SIZE; i++) out[i] = 0;
   return out;
 }
