@@ -10,6 +10,34 @@ import type { ContentHeader } from '../protocol/transfer-messages.js';
 import { encodeDownload } from '../protocol/transfer-messages.js';
 import { TransferParser, type TransferAnswer } from '../protocol/transfer-parser.js';
 
+/**
+ * Socket reads go into buffers of this size instead of Node's 64 KiB: a read costs a system
+ * call and a callback whatever its size, and the main thread also has the SHA-256 to do
+ * (1 MiB reads: client CPU 2.9 -> 2.5 s per GiB, see docs/benchmarks.md).
+ */
+const READ_BUFFER_SIZE = 1024 * 1024;
+
+/**
+ * The buffers the socket reads into (net's `onread`). A read that filled a good part of the
+ * buffer hands it on as is (payload slices go to the sink without a copy) and the next read
+ * gets a fresh buffer; a small read is copied out and the buffer reused, so a trickle of small
+ * reads cannot pin a megabyte per few bytes while the sink holds them.
+ */
+class ReadBuffers {
+  #current = Buffer.allocUnsafe(READ_BUFFER_SIZE);
+
+  /** The buffer for the next read (net calls it after every read). */
+  readonly next = (): Buffer => this.#current;
+
+  /** The `n` bytes just read, as a Buffer the caller may keep. */
+  take(n: number): Buffer {
+    if (n < READ_BUFFER_SIZE / 4) return Buffer.from(this.#current.subarray(0, n));
+    const chunk = this.#current.subarray(0, n);
+    this.#current = Buffer.allocUnsafe(READ_BUFFER_SIZE);
+    return chunk;
+  }
+}
+
 export interface ContentConnectionOptions {
   /** Give up when the holder sends nothing for this long. Default 15 s. */
   idleTimeoutMs?: number;
@@ -29,7 +57,7 @@ export class ContentConnection {
   #earlyComplete = false;
   #onFailure: ((err: PeerdexError) => void) | undefined;
 
-  private constructor(socket: net.Socket, label: string, idleTimeoutMs: number) {
+  private constructor(socket: net.Socket, label: string, idleTimeoutMs: number, reads: { deliver: (chunk: Buffer) => void }) {
     this.#socket = socket;
     this.label = label;
     this.#parser = new TransferParser({
@@ -37,13 +65,13 @@ export class ContentConnection {
       onPayload: (d) => (this.#onPayload ? this.#onPayload(d) : this.#early.push(d)),
       onComplete: () => (this.#onComplete ? this.#onComplete() : (this.#earlyComplete = true)),
     });
-    socket.on('data', (chunk: Buffer) => {
+    reads.deliver = (chunk: Buffer) => {
       try {
         this.#parser.push(chunk);
       } catch (err) {
         this.#fail(new PeerdexError('ERR_INTEGRITY', `holder ${label} broke the protocol: ${(err as Error).message}`));
       }
-    });
+    };
     socket.setTimeout(idleTimeoutMs, () => this.#fail(new PeerdexError('ERR_CONNECTION', `holder ${label} sent nothing for ${idleTimeoutMs / 1000} s`)));
     socket.on('error', (err) => this.#fail(new PeerdexError('ERR_CONNECTION', `holder ${label} connection failed: ${err.message}`)));
     socket.on('close', () => this.#fail(new PeerdexError('ERR_CONNECTION', `holder ${label} closed the connection`)));
@@ -52,7 +80,18 @@ export class ContentConnection {
   static open(host: string, port: number, options: ContentConnectionOptions = {}): Promise<ContentConnection> {
     const label = formatHostPort(host, port);
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host, port, noDelay: true });
+      // Every read is handed to `deliver`, which the connection sets once it exists (it is
+      // created on 'connect', before anything can be read).
+      const buffers = new ReadBuffers();
+      const reads = { deliver: (_chunk: Buffer): void => {} };
+      const onread = {
+        buffer: buffers.next,
+        callback: (n: number) => {
+          reads.deliver(buffers.take(n));
+          return true; // pausing is done with socket.pause(), by the connection
+        },
+      };
+      const socket = net.connect({ host, port, noDelay: true, onread });
       const onError = (err: NodeJS.ErrnoException) => {
         socket.destroy();
         const why = err.code === 'ECONNREFUSED' ? 'refused the connection' : `could not be reached (${err.code ?? err.message})`;
@@ -63,7 +102,7 @@ export class ContentConnection {
       socket.once('connect', () => {
         socket.off('error', onError);
         socket.setTimeout(0);
-        resolve(new ContentConnection(socket, label, options.idleTimeoutMs ?? 15_000));
+        resolve(new ContentConnection(socket, label, options.idleTimeoutMs ?? 15_000, reads));
       });
     });
   }
@@ -100,19 +139,26 @@ export class ContentConnection {
    */
   receive(sink: Writable, onData?: (data: Buffer) => void): Promise<void> {
     return new Promise<void>((resolve, reject) => {
+      const readOn = () => this.#socket.resume();
       const write = (data: Buffer) => {
         onData?.(data);
         if (!sink.write(data) && !this.#socket.isPaused()) {
           this.#socket.pause();
-          sink.once('drain', () => this.#socket.resume());
+          sink.once('drain', readOn);
         }
+      };
+      // Once every frame is in, the socket reads on (the next answer) whatever the sink does:
+      // a sink that is ended before it drains never says 'drain'.
+      const answered = () => {
+        sink.off('drain', readOn);
+        if (!this.#failure) this.#socket.resume();
       };
       // Frames that came with the header are written even if the holder has gone since:
       // they are good data and a later run can resume after them.
       for (const data of this.#early.splice(0)) write(data);
       if (this.#earlyComplete) {
         // request() paused the socket; the answer is all here, so read the next one again.
-        if (!this.#failure) this.#socket.resume();
+        answered();
         return resolve();
       }
       if (this.#failure) return reject(this.#failure);
@@ -123,6 +169,7 @@ export class ContentConnection {
         this.#onPayload = undefined;
         this.#onComplete = undefined;
         this.#onFailure = undefined;
+        answered();
         resolve();
       };
     });
