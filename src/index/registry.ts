@@ -11,7 +11,9 @@ import { InternTable } from './intern-table.js';
 import type { Holder } from '../protocol/index-messages.js';
 
 const NONE = -1;
-const DIGEST_BYTES = 32;
+// 32 digest bytes plus the last base64url character as sent: 43 characters carry 2 bits more
+// than 32 bytes, and S must echo the text exactly as R gave it.
+const DIGEST_BYTES = 33;
 const DIGEST_TEXT_LENGTH = 43; // base64url without padding
 
 /**
@@ -42,7 +44,7 @@ function digestText(digests: Uint8Array, at: number): string {
   const n = (digests[at + 30]! << 8) | digests[at + 31]!; // the last 2 bytes: 3 characters
   digestScratch[out++] = BASE64URL[n >> 10]!;
   digestScratch[out++] = BASE64URL[(n >> 4) & 63]!;
-  digestScratch[out++] = BASE64URL[(n << 2) & 63]!;
+  digestScratch[out++] = digests[at + 32]!; // the last character, stored as sent
   return digestScratch.toString('latin1', 0, DIGEST_TEXT_LENGTH);
 }
 
@@ -252,7 +254,8 @@ export class Registry {
   }
 
   #setDigest(slot: number, sha256: string): void {
-    Buffer.from(this.#digests.buffer, slot * DIGEST_BYTES, DIGEST_BYTES).write(sha256, 'base64url');
+    Buffer.from(this.#digests.buffer, slot * DIGEST_BYTES, 32).write(sha256, 'base64url');
+    this.#digests[slot * DIGEST_BYTES + 32] = sha256.charCodeAt(42);
     this.#hasDigest[slot] = 1;
   }
 

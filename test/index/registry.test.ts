@@ -387,3 +387,13 @@ describe('Registry: model-based', () => {
     expect(r.size).toBe(0);
   });
 });
+
+describe('sha256 text', () => {
+  it('is echoed exactly as registered, spare bits included', () => {
+    const r = new Registry({ ttlMs: 1000 });
+    for (const sha256 of ['x'.repeat(43), 'A'.repeat(42) + 'B', '_'.repeat(43), 'a'.repeat(42) + '-']) {
+      r.register({ port: 9100, addr: '127.0.0.1', filename: 'f', sha256 }, '127.0.0.1', 0);
+      expect(r.nextHolder('f', 1)?.sha256).toBe(sha256);
+    }
+  });
+});
