@@ -6,8 +6,8 @@
  *   O packet_id;name[;name...]       num_packets times, ids 0..num_packets-1
  *
  * Packets do not name their server: a packet belongs to the server header received before
- * it in the same attempt, and within one answer its ids only rise (a lower id means the
- * next server's header was lost). Packets are gathered per server across attempts, so on a
+ * it in the same attempt, and within one answer its ids rise (a lower id, unless it merely
+ * swapped places with its neighbour, means the next server's header was lost). Packets are gathered per server across attempts, so on a
  * lossy network each re-asked O fills in what earlier ones missed; a server is complete once
  * all of its packet ids are in. What the protocol cannot rule out: when a header and every
  * packet of the server before it are lost, the next server's first packet can be taken for
@@ -64,13 +64,10 @@ export class ListAssembler {
     }
     const open = this.#open;
     const id = parseCount(fields[0]!);
-    // An id out of range, or not above the last one, is another server's packet whose header
-    // was lost (or a datagram that overtook others): this answer's group ends here.
-    if (!open || id === undefined || id >= open.expected || id <= this.#lastId) {
-      this.#open = undefined;
+    if (!open || id === undefined || id >= open.expected) {
+      this.#open = undefined; // another server's packet whose header was lost
       return;
     }
-    this.#lastId = id;
     const names = fields.slice(1);
     const seen = open.packets.get(id);
     if (seen) {
@@ -82,6 +79,14 @@ export class ListAssembler {
       }
       return;
     }
+    // Ids rise within one answer. A new id below the last one is either a datagram that
+    // swapped places with its neighbour (one behind: accepted) or the next server's packet
+    // after its header was lost (this answer's group ends there).
+    if (id <= this.#lastId && !(id > 0 && id === this.#lastId - 1)) {
+      this.#open = undefined;
+      return;
+    }
+    this.#lastId = Math.max(this.#lastId, id);
     open.packets.set(id, names);
     this.#newThisAttempt++;
     if (open.packets.size === open.expected) this.#close(open);

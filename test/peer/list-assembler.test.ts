@@ -89,4 +89,19 @@ describe('ListAssembler', () => {
     const a = feed(new ListAssembler(), 'x', '127.0.0.1;99999;1', '0;lost', '1', 'not-an-addr;7001;1', '0;stray', ...serverB);
     expect(a.result()).toEqual([{ addr: '10.0.0.2', port: 7002, names: ['b1'] }]);
   });
+
+  it('ignores a duplicated datagram and accepts two neighbours that swapped places', () => {
+    const three = ['127.0.0.1;7004;3', '0;d1', '1;d2', '2;d3'];
+    const a = feed(new ListAssembler(), '1', three[0]!, three[1]!, three[1]!, three[3]!, three[2]!);
+    expect(a.result()).toEqual([{ addr: '127.0.0.1', port: 7004, names: ['d1', 'd2', 'd3'] }]);
+  });
+
+  it("does not take the next server's first packet for the current server's", () => {
+    // B's header is lost; its packet 0 follows A's packet 1 and must not fill A's gap.
+    const a = feed(new ListAssembler(), '2', '127.0.0.1;7001;3', '1;a2', '2;a3', '0;b1');
+    expect(a.result()).toBeUndefined();
+    a.startAttempt();
+    feed(a, '2', '127.0.0.1;7001;3', '0;a1', '1;a2', '2;a3', '10.0.0.2;7002;1', '0;b1');
+    expect(a.result()?.[0]?.names).toEqual(['a1', 'a2', 'a3']);
+  });
 });
