@@ -26,7 +26,7 @@ export function withIndexOptions<T>(y: Argv<T>) {
   return y
     .option('index', { type: 'string', default: DEFAULT_INDEX, describe: 'index server as host:port' })
     .option('timeout', { type: 'number', default: 300, describe: 'first wait for an index reply, ms (grows on retry)' })
-    .option('tries', { type: 'number', default: 6, describe: 'index requests sent before giving up' });
+    .option('tries', { type: 'number', default: 8, describe: 'index requests sent before giving up' });
 }
 
 export function indexClientFrom(args: IndexArgs): IndexClient {

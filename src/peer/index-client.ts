@@ -23,10 +23,10 @@ export interface IndexClientOptions {
   port: number;
   /** First wait for a reply, in ms; it grows by `backoff` each try. Default 300. */
   timeoutMs?: number;
-  /** Tries before giving up. Default 6. */
+  /** Tries before giving up. Default 8: at 20% loss each way one request then fails 1 time in 3,500. */
   tries?: number;
   backoff?: number;
-  /** Longest single wait, in ms. Default 2000. */
+  /** Longest single wait, in ms. Default 1500 (all 8 tries end within about 9 s). */
   maxTimeoutMs?: number;
 }
 
@@ -48,9 +48,9 @@ export class IndexClient {
     this.host = options.host;
     this.port = options.port;
     this.#timeoutMs = options.timeoutMs ?? 300;
-    this.#tries = options.tries ?? 6;
+    this.#tries = options.tries ?? 8;
     this.#backoff = options.backoff ?? 1.6;
-    this.#maxTimeoutMs = options.maxTimeoutMs ?? 2000;
+    this.#maxTimeoutMs = options.maxTimeoutMs ?? 1500;
   }
 
   get label(): string {
