@@ -19,10 +19,12 @@ import { ContentConnection } from '../src/peer/content-client.js';
 import { ContentServer } from '../src/peer/content-server.js';
 import { FileLibrary } from '../src/peer/file-library.js';
 import { IndexClient } from '../src/peer/index-client.js';
+import { percentile } from './bench/measure.js';
 import { UdpFaultProxy } from './lib/fault-proxy.js';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
-const percentile = (xs: number[], p: number) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]! : NaN);
+/** The p-th percentile (0..100) of unsorted values. */
+const pct = (xs: number[], p: number) => percentile([...xs].sort((a, b) => a - b), p);
 
 async function timed<T>(fn: () => Promise<T>): Promise<{ ok: boolean; ms: number }> {
   const t0 = performance.now();
@@ -51,7 +53,7 @@ async function lossSweep(index: IndexServer): Promise<void> {
     await proxy.close();
     const okMs = (rs: typeof searches) => rs.filter((r) => r.ok).map((r) => r.ms);
     const share = (rs: typeof searches) => `${rs.filter((r) => r.ok).length}/${rs.length}`;
-    say(`| ${loss * 100}% | ${share(searches)} | ${percentile(okMs(searches), 0.5).toFixed(1)} | ${percentile(okMs(searches), 0.99).toFixed(1)} | ${share(lists)} | ${percentile(okMs(lists), 0.5).toFixed(1)} |`);
+    say(`| ${loss * 100}% | ${share(searches)} | ${pct(okMs(searches), 50).toFixed(1)} | ${pct(okMs(searches), 99).toFixed(1)} | ${share(lists)} | ${pct(okMs(lists), 50).toFixed(1)} |`);
   }
 }
 

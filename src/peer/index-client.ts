@@ -67,9 +67,6 @@ export class IndexClient {
     return this.#ackExchange(encodeHolder('T', holder), holder.filename, 'deregister');
   }
 
-  // T is not idempotent on the wire: when the A to an earlier try was lost, the retry finds
-  // nothing left and gets E 3. After a retry that answer means "done", not "never existed".
-
   /** S: the next holder of `filename`. Rejects with ERR_NOT_FOUND when nobody has it. */
   search(filename: string): Promise<Holder> {
     return this.#exchange(encodeSearch(filename), () => {}, (reply) => {
@@ -111,6 +108,8 @@ export class IndexClient {
     return this.#exchange(pdu, () => {}, (reply, tryNo) => {
       if (reply.type === 'A' && reply.filename === filename) return { done: undefined };
       if (reply.type === 'E') {
+        // T is not idempotent on the wire: when the A to an earlier try was lost, the retry
+        // finds nothing left and gets E 3. After a retry that means "done", not "never existed".
         if (reply.code === ErrorCode.NotFound && what === 'deregister' && tryNo > 1) return { done: undefined };
         if (reply.code === ErrorCode.NotFound) throw new PeerdexError('ERR_NOT_FOUND', `index ${this.label} has no such registration of "${filename}"`, { remoteCode: reply.code });
         return this.#remoteError(reply, what);
