@@ -71,10 +71,7 @@ export class Seeder extends EventEmitter<{ event: [SeederEvent] }> {
   /** Registers new or changed files and deregisters vanished ones. */
   async sync(): Promise<void> {
     const { files, skipped } = await this.#o.library.scan();
-    for (const { name, reason } of skipped) {
-      if (!this.#warned.has(name)) this.emit('event', { type: 'skipped', name, reason });
-      this.#warned.add(name);
-    }
+    for (const { name, reason } of skipped) this.#warnOnce(name, reason);
     const present = new Set(files);
     const jobs: Promise<void>[] = [];
     for (const name of this.#registered.keys()) {
@@ -110,8 +107,11 @@ export class Seeder extends EventEmitter<{ event: [SeederEvent] }> {
     let file;
     try {
       file = await this.#o.library.resolve(name);
-    } catch {
-      return; // vanished between the scan and now; the next sync deregisters it
+    } catch (err) {
+      // A symlink leading out of the folder, or a file that vanished since the scan (the
+      // next sync deregisters it): say so once, do not share it.
+      this.#warnOnce(name, (err as Error).message);
+      return;
     }
     const known = this.#registered.get(name);
     if (known && known.size === file.size && known.mtimeMs === file.mtimeMs && known.ino === file.ino) return;
@@ -153,6 +153,11 @@ export class Seeder extends EventEmitter<{ event: [SeederEvent] }> {
       // Already gone (expired, index restarted) is fine; anything else is worth a line.
       if (!isPeerdexError(err) || err.code !== 'ERR_NOT_FOUND') this.emit('event', { type: 'index-error', message: (err as Error).message });
     }
+  }
+
+  #warnOnce(name: string, reason: string): void {
+    if (!this.#warned.has(name)) this.emit('event', { type: 'skipped', name, reason });
+    this.#warned.add(name);
   }
 
   #holder(name: string, sha256: string): Holder {
