@@ -7,15 +7,11 @@
  * interned once per name, server and source. A registration costs about 80 bytes of arrays
  * plus its share of the interned strings, instead of several hundred for an object per entry.
  */
+import { DigestSlab } from './digest-slab.js';
 import { InternTable } from './intern-table.js';
 import type { Holder } from '../protocol/index-messages.js';
 
 const NONE = -1;
-// 32 digest bytes plus the last base64url character as sent: 43 characters carry 2 bits more
-// than 32 bytes, and S must echo the text exactly as R gave it.
-const DIGEST_BYTES = 33;
-const DIGEST_TEXT_LENGTH = 43; // base64url without padding
-
 /**
  * A copy of `text` that holds only its own characters. A string cut from a longer one (split,
  * slice) can keep that whole string alive, and a joined one is a tree of parts; the registry
@@ -23,30 +19,6 @@ const DIGEST_TEXT_LENGTH = 43; // base64url without padding
  * for a 17-byte name, where the name split from its R datagram kept some 130 bytes alive.
  */
 const ownCopy = (text: string): string => JSON.parse(JSON.stringify(text)) as string;
-
-const BASE64URL = Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_', 'latin1');
-const digestScratch = Buffer.alloc(DIGEST_TEXT_LENGTH + 1);
-
-/**
- * The base64url text of the 32-byte digest at `at`. Every S answer carries one, so it is
- * encoded here in plain JavaScript into a scratch buffer: the same text as
- * Buffer#toString('base64url') without wrapping the bytes in a new Buffer first.
- */
-function digestText(digests: Uint8Array, at: number): string {
-  let out = 0;
-  for (let i = at; i < at + 30; i += 3) {
-    const n = (digests[i]! << 16) | (digests[i + 1]! << 8) | digests[i + 2]!;
-    digestScratch[out++] = BASE64URL[n >> 18]!;
-    digestScratch[out++] = BASE64URL[(n >> 12) & 63]!;
-    digestScratch[out++] = BASE64URL[(n >> 6) & 63]!;
-    digestScratch[out++] = BASE64URL[n & 63]!;
-  }
-  const n = (digests[at + 30]! << 8) | digests[at + 31]!; // the last 2 bytes: 3 characters
-  digestScratch[out++] = BASE64URL[n >> 10]!;
-  digestScratch[out++] = BASE64URL[(n >> 4) & 63]!;
-  digestScratch[out++] = digests[at + 32]!; // the last character, stored as sent
-  return digestScratch.toString('latin1', 0, DIGEST_TEXT_LENGTH);
-}
 
 export type RegisterOutcome = 'added' | 'refreshed' | 'full' | 'source-full';
 export type DeregisterOutcome = 'removed' | 'missing' | 'forbidden';
@@ -95,8 +67,7 @@ export class Registry {
   #nextBySource = new Int32Array(0);
   #prevBySource = new Int32Array(0);
   #expiresAt = new Float64Array(0);
-  #hasDigest = new Uint8Array(0);
-  #digests = new Uint8Array(0);
+  readonly #digests = new DigestSlab();
 
   constructor(options: { ttlMs: number } & Partial<RegistryLimits>) {
     this.#ttlMs = options.ttlMs;
@@ -126,7 +97,7 @@ export class Registry {
     }
     if (found !== NONE) {
       this.#expiresAt[found] = now + this.#ttlMs;
-      if (h.sha256) this.#setDigest(found, h.sha256);
+      if (h.sha256) this.#digests.set(found, h.sha256);
       return 'refreshed';
     }
     if (this.#count >= this.#limits.maxRegistrations) return 'full';
@@ -148,8 +119,8 @@ export class Registry {
     this.#regServer[slot] = serverId;
     this.#regSource[slot] = srcId;
     this.#expiresAt[slot] = now + this.#ttlMs;
-    this.#hasDigest[slot] = 0;
-    if (h.sha256) this.#setDigest(slot, h.sha256);
+    this.#digests.clear(slot);
+    if (h.sha256) this.#digests.set(slot, h.sha256);
     this.#link(this.#nameHead, this.#nextByName, this.#prevByName, nameId, slot);
     this.#link(this.#serverHead, this.#nextByServer, this.#prevByServer, serverId, slot);
     this.#link(this.#sourceHead, this.#nextBySource, this.#prevBySource, srcId, slot);
@@ -249,14 +220,8 @@ export class Registry {
       port: this.#serverPort[serverId]!,
       addr: this.#serverAddr[serverId]!,
       filename: this.#names.keyOf(this.#regName[slot]!),
-      sha256: this.#hasDigest[slot] ? digestText(this.#digests, slot * DIGEST_BYTES) : undefined,
+      sha256: this.#digests.get(slot),
     };
-  }
-
-  #setDigest(slot: number, sha256: string): void {
-    Buffer.from(this.#digests.buffer, slot * DIGEST_BYTES, 32).write(sha256, 'base64url');
-    this.#digests[slot * DIGEST_BYTES + 32] = sha256.charCodeAt(42);
-    this.#hasDigest[slot] = 1;
   }
 
   #remove(slot: number): void {
@@ -299,14 +264,14 @@ export class Registry {
   }
 
   #growSlots(capacity: number): void {
-    const grow = <T extends Int32Array | Float64Array | Uint8Array>(old: T, make: (n: number) => T, per = 1, fill?: number): T => {
-      const next = make(capacity * per);
+    const grow = <T extends Int32Array | Float64Array>(old: T, make: (n: number) => T, fill?: number): T => {
+      const next = make(capacity);
       if (fill !== undefined) next.fill(fill);
       next.set(old);
       return next;
     };
     const i32 = (n: number) => new Int32Array(n);
-    this.#regName = grow(this.#regName, i32, 1, NONE);
+    this.#regName = grow(this.#regName, i32, NONE);
     this.#regServer = grow(this.#regServer, i32);
     this.#regSource = grow(this.#regSource, i32);
     this.#nextByName = grow(this.#nextByName, i32);
@@ -316,8 +281,7 @@ export class Registry {
     this.#nextBySource = grow(this.#nextBySource, i32);
     this.#prevBySource = grow(this.#prevBySource, i32);
     this.#expiresAt = grow(this.#expiresAt, (n) => new Float64Array(n));
-    this.#hasDigest = grow(this.#hasDigest, (n) => new Uint8Array(n));
-    this.#digests = grow(this.#digests, (n) => new Uint8Array(n), DIGEST_BYTES);
+    this.#digests.grow(capacity);
     this.#capacity = capacity;
   }
 
