@@ -6,11 +6,11 @@
  *
  * Exits 0 when every step worked, 1 (with the failing step) otherwise; always cleans up.
  */
-import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sha256File } from '../src/peer/digest.js';
 import { BIN, run, startService, type Service } from './lib/processes.js';
 
 const SHARED = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shared-files');
@@ -21,7 +21,6 @@ const say = (text: string) => process.stdout.write(`${text}\n`);
 const step = (text: string) => say(`\n[${++stepNo}] ${text}`);
 const detail = (text: string) => say(`    ${text}`);
 
-const sha256 = async (path: string) => createHash('sha256').update(await readFile(path)).digest('base64url');
 
 async function peer(args: string[]): Promise<any> {
   const r = await run(BIN.peer, [...args, '--json']);
@@ -99,7 +98,7 @@ async function makeDir(dir: string): Promise<string> {
 }
 
 async function expectSame(original: string, copy: string): Promise<void> {
-  const [x, y] = await Promise.all([sha256(original), sha256(copy)]);
+  const [x, y] = await Promise.all([sha256File(original), sha256File(copy)]);
   if (x !== y) throw new Error(`${copy} differs from ${original}`);
 }
 

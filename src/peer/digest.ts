@@ -1,5 +1,5 @@
 /** SHA-256 of files, as the protocol's base64url text (43 characters, no padding). */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 
 export interface FileIdentity {
@@ -8,13 +8,20 @@ export interface FileIdentity {
   ino: number;
 }
 
-/** Hashes `length` bytes from `start` (default: the whole file). */
-export async function sha256File(path: string, start = 0, end?: number): Promise<string> {
+/**
+ * A SHA-256 fed with the file's first `length` bytes (default: all of it), still open so a
+ * caller can go on feeding it (a resumed download continues after its kept bytes).
+ */
+export async function hashFile(path: string, length?: number): Promise<Hash> {
   const hash = createHash('sha256');
-  const stream = createReadStream(path, { start, end, highWaterMark: 1024 * 1024 });
-  for await (const chunk of stream) hash.update(chunk as Buffer);
-  return hash.digest('base64url');
+  if (length === 0) return hash;
+  const end = length === undefined ? undefined : length - 1;
+  for await (const chunk of createReadStream(path, { end, highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+  return hash;
 }
+
+/** The whole file's SHA-256 as base64url text. */
+export const sha256File = async (path: string): Promise<string> => (await hashFile(path)).digest('base64url');
 
 /**
  * Remembers each file's digest against its size, mtime and inode, so a file is hashed once

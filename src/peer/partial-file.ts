@@ -4,11 +4,12 @@
  * An interrupted download leaves both, so the next run continues where it stopped; only a
  * verified file is ever renamed to its final name.
  */
-import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import type { Hash } from 'node:crypto';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PeerdexError } from '../protocol/errors.js';
+import { hashFile } from './digest.js';
 import { TEMP_PREFIX } from './file-library.js';
 
 export interface PartialMeta {
@@ -60,13 +61,8 @@ export class PartialFile {
   }
 
   /** A hash already fed with the first `length` bytes kept from before. */
-  async hashOfKept(length: number): Promise<Hash> {
-    const hash = createHash('sha256');
-    if (length === 0) return hash;
-    for await (const chunk of createReadStream(this.partPath, { start: 0, end: length - 1, highWaterMark: 1024 * 1024 })) {
-      hash.update(chunk as Buffer);
-    }
-    return hash;
+  hashOfKept(length: number): Promise<Hash> {
+    return hashFile(this.partPath, length);
   }
 
   /** Appends from `length` on (truncating anything after it). */
