@@ -49,6 +49,7 @@ export interface DownloadResult {
 }
 
 const holderKey = (h: Holder) => formatHostPort(h.addr, h.port);
+const connectTo = (h: Holder, options: DownloadOptions) => ContentConnection.open(h.addr, h.port, { idleTimeoutMs: options.idleTimeoutMs });
 
 export async function download(options: DownloadOptions): Promise<DownloadResult> {
   const { index, filename, dir } = options;
@@ -112,7 +113,7 @@ export async function download(options: DownloadOptions): Promise<DownloadResult
  * empty range at `size` (our file's length): a same-size file answers with just its header.
  */
 async function digestAtHolder(holder: Holder, filename: string, size: number, options: DownloadOptions): Promise<string | undefined> {
-  const conn = await ContentConnection.open(holder.addr, holder.port, { idleTimeoutMs: options.idleTimeoutMs }).catch(() => undefined);
+  const conn = await connectTo(holder, options).catch(() => undefined);
   if (!conn) return undefined;
   try {
     return (await conn.request(filename, size, 0)).sha256;
@@ -131,7 +132,7 @@ async function fetchFrom(
   onStart: (offset: number) => void,
 ): Promise<{ size: number; sha256: string }> {
   const label = holderKey(holder);
-  let conn = await ContentConnection.open(holder.addr, holder.port, { idleTimeoutMs: options.idleTimeoutMs });
+  let conn = await connectTo(holder, options);
   try {
     let kept = await partial.existing();
     // Bytes kept from other content (the index now lists a different digest) are useless.
@@ -145,7 +146,7 @@ async function fetchFrom(
       // This holder has other content under that name: start over with it from byte 0.
       await partial.discard();
       conn.close();
-      conn = await ContentConnection.open(holder.addr, holder.port, { idleTimeoutMs: options.idleTimeoutMs });
+      conn = await connectTo(holder, options);
       offset = 0;
       header = await conn.request(options.filename);
     }
