@@ -11,7 +11,7 @@
  */
 import { PeerdexError } from './errors.js';
 import { ErrorCode } from './errors.js';
-import { decodePdu, encodePdu, INDEX_TYPES, PDU_DATA_MAX, PDU_SIZE } from './pdu.js';
+import { asBuffer, decodePdu, encodePdu, INDEX_TYPES, PDU_DATA_MAX, PDU_SIZE } from './pdu.js';
 import { filenameProblem, isAddress, isSha256Text, normalizeAddress, parseCount, parsePort } from './fields.js';
 
 export interface Holder {
@@ -89,8 +89,7 @@ function decodeAsciiSearch(buf: Uint8Array): IndexRequest | MalformedRequest | u
     if (c === 0x3b) separators++;
   }
   if (separators > 0) return { kind: 'malformed', reason: `search takes 1 field, got ${separators + 1}` };
-  const bytes = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-  const filename = bytes.toString('latin1', 1, end);
+  const filename = asBuffer(buf).toString('latin1', 1, end);
   const problem = filenameProblem(filename);
   return problem ? { kind: 'malformed', reason: problem } : { kind: 'search', filename };
 }

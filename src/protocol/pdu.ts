@@ -34,6 +34,9 @@ export interface Pdu {
   fields: string[];
 }
 
+/** The same bytes as a Buffer (for its string decoders), without copying. */
+export const asBuffer = (buf: Uint8Array): Buffer => (Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength));
+
 /** Length of the data part: up to the first NUL, at most 99 bytes. */
 export function dataLength(buf: Uint8Array): number {
   const end = buf.indexOf(0, 1);
@@ -58,7 +61,7 @@ export function decodePdu(buf: Uint8Array): Pdu {
     if (c === 0) break;
     if (c > 0x7f) ascii = false;
   }
-  const bytes = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  const bytes = asBuffer(buf);
   let text: string;
   if (ascii) text = bytes.toString('latin1', 1, end);
   else {
