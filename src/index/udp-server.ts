@@ -7,7 +7,7 @@ import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import { normalizeAddress } from '../protocol/fields.js';
-import { PeerdexError } from '../protocol/errors.js';
+import { listenError } from '../protocol/errors.js';
 import { createIndexHandler, type IndexEvent, type IndexHandler } from './handler.js';
 import { Registry, type RegistryLimits } from './registry.js';
 import type { Holder } from '../protocol/index-messages.js';
@@ -66,12 +66,7 @@ export class IndexServer extends EventEmitter<{ event: [IndexServerEvent]; error
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
         socket.close();
-        const port = options.port ?? 9000;
-        reject(
-          err.code === 'EADDRINUSE'
-            ? new PeerdexError('ERR_USAGE', `UDP port ${port} on ${host} is already in use`)
-            : new PeerdexError('ERR_USAGE', `cannot listen on ${host}:${port}: ${err.message}`, { cause: err }),
-        );
+        reject(listenError('UDP', host, options.port ?? 9000, err));
       };
       socket.once('error', onError);
       socket.bind(options.port ?? 9000, host, () => {

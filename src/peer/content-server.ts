@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { open, type FileHandle } from 'node:fs/promises';
 import net from 'node:net';
-import { ErrorCode, PeerdexError, isPeerdexError } from '../protocol/errors.js';
+import { ErrorCode, isPeerdexError, listenError } from '../protocol/errors.js';
 import { formatHostPort } from '../protocol/fields.js';
 import { encodeError } from '../protocol/index-messages.js';
 import { decodePdu } from '../protocol/pdu.js';
@@ -59,11 +59,7 @@ export class ContentServer extends EventEmitter<{ event: [ContentServerEvent] }>
     const host = options.host ?? '0.0.0.0';
     const port = options.port ?? 9100;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) =>
-        reject(
-          new PeerdexError('ERR_USAGE', err.code === 'EADDRINUSE' ? `TCP port ${port} on ${host} is already in use` : `cannot listen on ${formatHostPort(host, port)}: ${err.message}`, { cause: err }),
-        ),
-      );
+      server.once('error', (err: NodeJS.ErrnoException) => reject(listenError('TCP', host, port, err)));
       server.listen(port, host, () => resolve());
     });
     return new ContentServer(server, options);

@@ -2,6 +2,7 @@
  * One error family for the whole project. `code` is stable: callers branch on it, and the CLI
  * maps it to a one-line message and an exit status.
  */
+import { formatHostPort } from './fields.js';
 
 /** Numeric codes carried in `E` PDUs (PROTOCOL.md, "E: errors"). */
 export const ErrorCode = {
@@ -39,3 +40,9 @@ export class PeerdexError extends Error {
 }
 
 export const isPeerdexError = (err: unknown): err is PeerdexError => err instanceof PeerdexError;
+
+/** The one-line error for a server socket that could not bind (both servers share it). */
+export function listenError(proto: 'TCP' | 'UDP', host: string, port: number, err: NodeJS.ErrnoException): PeerdexError {
+  const text = err.code === 'EADDRINUSE' ? `${proto} port ${port} on ${host} is already in use` : `cannot listen on ${formatHostPort(host, port)}: ${err.message}`;
+  return new PeerdexError('ERR_USAGE', text, { cause: err });
+}
