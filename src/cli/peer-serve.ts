@@ -4,6 +4,7 @@ import { PeerdexError } from '../protocol/errors.js';
 import { formatHostPort } from '../protocol/fields.js';
 import { ContentServer, type ContentServerEvent } from '../peer/content-server.js';
 import { FileLibrary } from '../peer/file-library.js';
+import { parseRate, RateLimiter } from '../peer/rate-limiter.js';
 import { Seeder, type SeederEvent } from '../peer/seeder.js';
 import { checkPort, formatBytes, indexClientFrom, type IndexArgs } from './common.js';
 import { escapeForTerminal, timestamp, untilSignal } from './output.js';
@@ -16,6 +17,8 @@ export interface ServeArgs extends IndexArgs {
   rescan: number;
   idleTimeout: number;
   maxConnections: number;
+  /** Bytes per second as typed (`500k`, `10M`); absent means no cap. */
+  maxUploadRate?: string | undefined;
   quiet: boolean;
 }
 
@@ -55,11 +58,14 @@ export async function serveCommand(args: ServeArgs): Promise<void> {
   if (!(args.refresh > 0 && args.rescan > 0)) throw new PeerdexError('ERR_USAGE', '--refresh and --rescan must be positive numbers of seconds');
   if (!(args.idleTimeout > 0 && args.idleTimeout <= 86_400)) throw new PeerdexError('ERR_USAGE', `--idle-timeout must be 0 < seconds <= 86400, got ${args.idleTimeout}`);
   if (!(Number.isInteger(args.maxConnections) && args.maxConnections >= 1)) throw new PeerdexError('ERR_USAGE', `--max-connections must be a whole number >= 1, got ${args.maxConnections}`);
+  const uploadRate = checkRate(args.maxUploadRate, 'max-upload-rate');
 
   // Handle signals from the start: a script may stop us as soon as it reads the port line.
   const stopped = untilSignal();
   const library = new FileLibrary(args.dir);
-  const server = await ContentServer.listen({ library, port, host: args.host, idleTimeoutMs: args.idleTimeout * 1000, maxConnections: args.maxConnections });
+  // One limiter for every connection: the cap is on the whole peer, not per downloader.
+  const uploadLimiter = uploadRate === undefined ? undefined : new RateLimiter({ bytesPerSecond: uploadRate });
+  const server = await ContentServer.listen({ library, port, host: args.host, idleTimeoutMs: args.idleTimeout * 1000, maxConnections: args.maxConnections, uploadLimiter });
   const actualPort = server.address().port;
   const seeder = new Seeder({ library, index, contentPort: actualPort, refreshMs: args.refresh * 1000, rescanMs: args.rescan * 1000 });
   seeder.on('event', (e) => {
@@ -67,11 +73,21 @@ export async function serveCommand(args: ServeArgs): Promise<void> {
   });
   if (!args.quiet) server.on('event', (e) => log(describeServer(e)));
 
-  log(`serving ${args.dir} on tcp ${formatHostPort(args.host, actualPort)}, index ${index.label}`);
+  const cap = uploadRate === undefined ? '' : `, uploads capped at ${formatBytes(uploadRate)}/s`;
+  log(`serving ${args.dir} on tcp ${formatHostPort(args.host, actualPort)}, index ${index.label}${cap}`);
   await seeder.start();
   log(`${seeder.names.length} file(s) registered for tcp port ${actualPort}; refreshing every ${args.refresh} s (Ctrl-C to stop)`);
   const signal = await stopped;
   log(`${signal}: deregistering ${seeder.names.length} file(s) and closing`);
   await seeder.close();
   await server.close();
+  await uploadLimiter?.close();
+}
+
+/** The bytes per second of a rate option, or undefined when it was not given. */
+function checkRate(text: string | undefined, option: string): number | undefined {
+  if (text === undefined) return undefined;
+  const rate = parseRate(text);
+  if (rate === undefined) throw new PeerdexError('ERR_USAGE', `--${option} must be bytes per second like 500k or 10M, got ${JSON.stringify(text)}`);
+  return rate;
 }

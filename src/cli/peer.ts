@@ -27,6 +27,7 @@ runMain('peer', async () => {
           .option('rescan', { type: 'number', default: 5, describe: 'seconds between looks for added or removed files' })
           .option('idle-timeout', { type: 'number', default: 30, describe: 'seconds before an idle connection is closed' })
           .option('max-connections', { type: 'number', default: 256, describe: 'downloads served at once' })
+          .option('max-upload-rate', { type: 'string', describe: 'cap on bytes per second sent to all downloaders together, like 500k or 10M (k = 1024; default: no cap)' })
           .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'log only warnings' }),
       (a) => serveCommand(a),
     )

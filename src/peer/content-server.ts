@@ -14,6 +14,7 @@ import { encodeContentHeader, packetsFor, parseDownloadFields, type DownloadRequ
 import type { FileLibrary } from './file-library.js';
 import { FrameSender } from './send-range.js';
 import { PduReader } from './pdu-reader.js';
+import type { RateLimiter } from './rate-limiter.js';
 
 /** Bytes of E answers a client may leave unread before it is cut off. */
 const MAX_UNREAD_ANSWERS = 64 * 1024;
@@ -27,6 +28,11 @@ export interface ContentServerOptions {
   idleTimeoutMs?: number;
   /** Connections served at once; more are answered E 6 and closed. Default 256. */
   maxConnections?: number;
+  /**
+   * Caps the bytes per second of frame payload sent to all downloaders together (every
+   * connection shares it). The caller owns it and closes it; none means no limit.
+   */
+  uploadLimiter?: RateLimiter;
 }
 
 export type ContentServerEvent =
@@ -39,6 +45,7 @@ export class ContentServer extends EventEmitter<{ event: [ContentServerEvent] }>
   readonly #library: FileLibrary;
   readonly #idleTimeoutMs: number;
   readonly #maxConnections: number;
+  readonly #uploadLimiter: RateLimiter | undefined;
   readonly #sockets = new Set<net.Socket>();
   readonly #refusing = new Set<net.Socket>();
   #closed: Promise<void> | undefined;
@@ -49,6 +56,7 @@ export class ContentServer extends EventEmitter<{ event: [ContentServerEvent] }>
     this.#library = options.library;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
     this.#maxConnections = options.maxConnections ?? 256;
+    this.#uploadLimiter = options.uploadLimiter;
     server.on('connection', (socket) => this.#accept(socket));
   }
 
@@ -106,7 +114,7 @@ export class ContentServer extends EventEmitter<{ event: [ContentServerEvent] }>
   /** One request at a time per connection; requests sent ahead wait in the reader. */
   async #serve(socket: net.Socket, remote: string): Promise<void> {
     const reader = new PduReader(socket);
-    const sender = new FrameSender(socket);
+    const sender = new FrameSender(socket, { limiter: this.#uploadLimiter });
     for (;;) {
       const pdu = await reader.next();
       if (!pdu) break;

@@ -2,12 +2,14 @@
  * Streams a byte range of a file as C data frames. Each frame is read straight into a buffer
  * that already holds its 9-byte header, so header and payload go out in one write with no
  * copy. A small pool of frame buffers bounds memory per connection (flat in file size) and
- * lets the next disk read overlap the previous socket write.
+ * lets the next disk read overlap the previous socket write. With a shared RateLimiter, each
+ * frame's bytes are paid for before it is written; the disk read overlaps that wait.
  */
 import type { FileHandle } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { PeerdexError } from '../protocol/errors.js';
 import { FRAME_HEADER_SIZE, FRAME_PAYLOAD_MAX, writeFrameHeader } from '../protocol/transfer-messages.js';
+import type { RateLimiter } from './rate-limiter.js';
 
 const BUFFERS_PER_CONNECTION = 2;
 
@@ -42,13 +44,20 @@ class FramePool {
   }
 }
 
+export interface FrameSenderOptions {
+  /** Paid for every frame before it is written (payload bytes); none means no limit. */
+  limiter?: RateLimiter | undefined;
+}
+
 export class FrameSender {
   readonly #socket: Socket;
+  readonly #limiter: RateLimiter | undefined;
   readonly #pool = new FramePool();
   #lastWrite: Promise<void> = Promise.resolve();
 
-  constructor(socket: Socket) {
+  constructor(socket: Socket, options: FrameSenderOptions = {}) {
     this.#socket = socket;
+    this.#limiter = options.limiter;
     socket.once('close', () => this.#pool.close());
   }
 
@@ -59,10 +68,18 @@ export class FrameSender {
   async send(file: FileHandle, offset: number, length: number): Promise<void> {
     let packetId = 0;
     for (let done = 0; done < length; ) {
+      // The buffer first: tokens are spent only once the socket can take the frame.
       const buf = await this.#pool.acquire();
-      if (!buf || this.#socket.destroyed) throw new PeerdexError('ERR_CONNECTION', 'downloader closed the connection');
+      if (!buf || this.#socket.destroyed) throw closedError();
       const n = Math.min(FRAME_PAYLOAD_MAX, length - done);
-      await readFully(file, buf, FRAME_HEADER_SIZE, n, offset + done);
+      const read = readFully(file, buf, FRAME_HEADER_SIZE, n, offset + done);
+      if (this.#limiter) {
+        await Promise.all([read, this.#limiter.take(n)]);
+        // The wait may have been long: no point writing to a downloader that left meanwhile.
+        if (this.#socket.destroyed) throw closedError();
+      } else {
+        await read;
+      }
       writeFrameHeader(buf, 0, packetId++, n);
       this.#lastWrite = new Promise((resolve, reject) => {
         this.#socket.write(buf.subarray(0, FRAME_HEADER_SIZE + n), (err) => {
@@ -77,6 +94,8 @@ export class FrameSender {
     await this.#lastWrite;
   }
 }
+
+const closedError = () => new PeerdexError('ERR_CONNECTION', 'downloader closed the connection');
 
 async function readFully(file: FileHandle, buf: Buffer, at: number, length: number, position: number): Promise<void> {
   for (let got = 0; got < length; ) {
