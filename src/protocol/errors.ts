@@ -24,18 +24,22 @@ export type PeerdexErrorCode =
   | 'ERR_NOT_FOUND' // no such content
   | 'ERR_INTEGRITY' // size, packet count or digest mismatch
   | 'ERR_FILE' // local file system trouble (full disk, read-only folder, existing file)
-  | 'ERR_USAGE'; // a bad option or argument
+  | 'ERR_USAGE' // a bad option or argument
+  | 'ERR_CANCELLED'; // stopped on request (Ctrl-C, close()); partial data kept
 
 export class PeerdexError extends Error {
   readonly code: PeerdexErrorCode;
   /** For ERR_REMOTE: the E code the peer sent. */
   readonly remoteCode: number | undefined;
+  /** Structured detail for --json and --verbose (for example each holder tried and why it failed). */
+  readonly details: Record<string, unknown> | undefined;
 
-  constructor(code: PeerdexErrorCode, message: string, options?: { remoteCode?: number; cause?: unknown }) {
+  constructor(code: PeerdexErrorCode, message: string, options?: { remoteCode?: number; cause?: unknown; details?: Record<string, unknown> }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'PeerdexError';
     this.code = code;
     this.remoteCode = options?.remoteCode;
+    this.details = options?.details;
   }
 }
 

@@ -52,9 +52,10 @@ async function deadPort(): Promise<number> {
 }
 
 describe('a fresh download', () => {
-  it('fetches, verifies, keeps the file under its name and registers it', async () => {
+  it('fetches, verifies, keeps the file and registers it once its own content server serves it', async () => {
     const progress: number[] = [];
-    const result = await download({ index, filename: NAME, dir: dlDir, registerPort: 4567, onProgress: (p) => progress.push(p.received) });
+    const own = await fx.contentServer(dlDir); // a `peer serve` of the download folder
+    const result = await download({ index, filename: NAME, dir: dlDir, registerPort: own.port, onProgress: (p) => progress.push(p.received) });
     expect(result).toMatchObject({
       filename: NAME,
       path: join(dlDir, NAME),
@@ -72,12 +73,20 @@ describe('a fresh download', () => {
     expect(await listing()).toEqual(
       expect.arrayContaining([
         { server: `127.0.0.1:${holderPort}`, names: [NAME] },
-        { server: '127.0.0.1:4567', names: [NAME] },
+        { server: `127.0.0.1:${own.port}`, names: [NAME] },
       ]),
     );
     // The new registration carries the digest, so the next downloader can check it.
     const holders = [await index.search(NAME), await index.search(NAME)];
-    expect(holders.find((h) => h.port === 4567)?.sha256).toBe(digest);
+    expect(holders.find((h) => h.port === own.port)?.sha256).toBe(digest);
+  });
+
+  it('registers nothing when nothing serves the file on the content port, and says why', async () => {
+    const nobody = await deadPort();
+    const result = await download({ index, filename: NAME, dir: dlDir, registerPort: nobody });
+    expect(result.registered).toBe(false);
+    expect(result.notShared).toBe(`not shared: nothing serves ${NAME} on port ${nobody} (run peer serve --dir ${dlDir} --port ${nobody}, or use --seed)`);
+    expect(await listing()).toEqual([{ server: `127.0.0.1:${holderPort}`, names: [NAME] }]);
   });
 
   it('does not register when not asked to', async () => {
@@ -112,7 +121,7 @@ describe('a fresh download', () => {
   it('rejects a holder whose content differs from the digest the index gave, keeping nothing', async () => {
     await writeFile(join(seedDir, 'liar.bin'), 'not what was promised');
     await index.register({ port: holderPort, addr: '', filename: 'liar.bin', sha256: digest });
-    await expect(download({ index, filename: 'liar.bin', dir: dlDir, registerPort: 4567 })).rejects.toMatchObject({ code: 'ERR_INTEGRITY' });
+    await expect(download({ index, filename: 'liar.bin', dir: dlDir, registerPort: 4567, waitMs: 300 })).rejects.toMatchObject({ code: 'ERR_INTEGRITY' });
     expect((await readdir(dlDir)).filter((n) => !n.startsWith('.peerdex-'))).toEqual([]);
     expect((await listing()).some((s) => s.server === '127.0.0.1:4567')).toBe(false);
   });
@@ -122,15 +131,18 @@ describe('resume', () => {
   const partPath = () => join(dlDir, `.peerdex-${NAME}.part`);
   const metaPath = () => join(dlDir, `.peerdex-${NAME}.meta`);
 
-  it('asks only for the rest of a part file and produces the identical file', async () => {
-    const kept = 2 * MiB + 12345;
+  it('resumes a part file of the first format: asks only for the pieces it lacks', async () => {
+    const kept = 2 * MiB + 12345; // whole pieces (256 KiB for this size) up to 2 MiB are used
+    const whole = 2 * MiB;
     await writeFile(partPath(), content.subarray(0, kept));
     await writeFile(metaPath(), JSON.stringify({ sha256: digest, size: SIZE }));
     const events: DownloadEvent[] = [];
     const result = await download({ index, filename: NAME, dir: dlDir, onEvent: (e) => events.push(e) });
-    expect(result.resumedFrom).toBe(kept);
-    expect(servedEvents().map((e) => ({ offset: e.offset, bytes: e.bytes }))).toEqual([{ offset: kept, bytes: SIZE - kept }]);
-    expect(events).toContainEqual({ type: 'holder', holder: `127.0.0.1:${holderPort}`, resumeFrom: kept });
+    expect(result.resumedFrom).toBe(whole);
+    const ranges = servedEvents().map((e) => ({ offset: e.offset, bytes: e.bytes }));
+    expect(Math.min(...ranges.map((r) => r.offset))).toBe(whole);
+    expect(ranges.reduce((n, r) => n + r.bytes, 0)).toBe(SIZE - whole);
+    expect(events).toContainEqual({ type: 'holder', holder: `127.0.0.1:${holderPort}`, resumeFrom: whole });
     expect((await readFile(join(dlDir, NAME))).equals(content)).toBe(true);
     expect(await readdir(dlDir)).toEqual([NAME]);
   });
@@ -140,7 +152,7 @@ describe('resume', () => {
     await writeFile(metaPath(), JSON.stringify({ sha256: digest, size: SIZE }));
     const result = await download({ index, filename: NAME, dir: dlDir });
     expect(result.resumedFrom).toBe(SIZE);
-    expect(servedEvents().map((e) => ({ offset: e.offset, bytes: e.bytes }))).toEqual([{ offset: SIZE, bytes: 0 }]);
+    expect(servedEvents()).toEqual([]); // verified from disk: no holder was asked for anything
     expect((await readFile(join(dlDir, NAME))).equals(content)).toBe(true);
   });
 
@@ -150,9 +162,9 @@ describe('resume', () => {
     await writeFile(metaPath(), JSON.stringify({ sha256: other, size: SIZE }));
     const events: DownloadEvent[] = [];
     const result = await download({ index, filename: NAME, dir: dlDir, onEvent: (e) => events.push(e) });
-    // Nothing of the old part is used: the holder is asked from byte 0.
+    // Nothing of the old part is used: every byte comes from the holder.
     expect(result.resumedFrom).toBe(0);
-    expect(servedEvents().map((e) => e.offset)).toEqual([0]);
+    expect(servedEvents().reduce((n, e) => n + e.bytes, 0)).toBe(SIZE);
     expect(events).toContainEqual({ type: 'holder', holder: `127.0.0.1:${holderPort}`, resumeFrom: 0 });
     expect((await readFile(join(dlDir, NAME))).equals(content)).toBe(true);
     expect(await readdir(dlDir)).toEqual([NAME]);
@@ -163,20 +175,21 @@ describe('resume', () => {
     await writeFile(metaPath(), '{not json');
     const result = await download({ index, filename: NAME, dir: dlDir });
     expect(result.resumedFrom).toBe(0);
-    expect(servedEvents().map((e) => e.offset)).toEqual([0]);
+    expect(servedEvents().reduce((n, e) => n + e.bytes, 0)).toBe(SIZE);
     expect((await readFile(join(dlDir, NAME))).equals(content)).toBe(true);
   });
 
-  it('catches corrupt kept bytes by the digest, discards them, and the next run starts over', async () => {
+  it('finds corrupt kept bytes by asking the holder again, and repairs just that piece', async () => {
     const corrupt = Buffer.from(content.subarray(0, MiB));
-    corrupt[500] ^= 0xff;
+    corrupt[300_000] ^= 0xff; // in the second 256 KiB piece
     await writeFile(partPath(), corrupt);
     await writeFile(metaPath(), JSON.stringify({ sha256: digest, size: SIZE }));
-    await expect(download({ index, filename: NAME, dir: dlDir })).rejects.toMatchObject({ code: 'ERR_INTEGRITY' });
-    expect(await readdir(dlDir)).toEqual([]);
-    const result = await download({ index, filename: NAME, dir: dlDir });
-    expect(result.resumedFrom).toBe(0);
+    const events: DownloadEvent[] = [];
+    const result = await download({ index, filename: NAME, dir: dlDir, onEvent: (e) => events.push(e) });
+    expect(events).toContainEqual({ type: 'repaired', liar: 'an earlier run', pieces: 1 });
+    expect(result.resumedFrom).toBe(MiB);
     expect((await readFile(join(dlDir, NAME))).equals(content)).toBe(true);
+    expect(await readdir(dlDir)).toEqual([NAME]);
   });
 });
 
@@ -198,12 +211,13 @@ describe('an existing file under the final name', () => {
     expect((await readFile(join(dlDir, NAME))).equals(content)).toBe(true);
   });
 
-  it('keeps an identical file, downloads nothing and registers it again', async () => {
+  it('keeps an identical file, downloads nothing and registers it again where it is served', async () => {
     await writeFile(join(dlDir, NAME), content);
-    const result = await download({ index, filename: NAME, dir: dlDir, registerPort: 4567 });
+    const own = await fx.contentServer(dlDir);
+    const result = await download({ index, filename: NAME, dir: dlDir, registerPort: own.port });
     expect(result).toMatchObject({ alreadyHad: true, registered: true, size: SIZE, sha256: digest, holders: [] });
     expect(servedEvents()).toEqual([]);
-    expect(await listing()).toContainEqual({ server: '127.0.0.1:4567', names: [NAME] });
+    expect(await listing()).toContainEqual({ server: `127.0.0.1:${own.port}`, names: [NAME] });
   });
 
   it('refuses a folder in the way with ERR_FILE', async () => {
@@ -234,7 +248,10 @@ describe('several holders', () => {
     await index.deregister({ port: holderPort, addr: '', filename: NAME, sha256: digest });
     await index.register({ port: await deadPort(), addr: '', filename: NAME, sha256: digest });
     await index.register({ port: await deadPort(), addr: '', filename: NAME, sha256: digest });
-    await expect(download({ index, filename: NAME, dir: dlDir })).rejects.toMatchObject({ code: 'ERR_CONNECTION' });
+    const failure = download({ index, filename: NAME, dir: dlDir, waitMs: 600 });
+    await expect(failure).rejects.toMatchObject({ code: 'ERR_CONNECTION', message: expect.stringMatching(/2 holders tried, none could send it \(last: holder 127\.0\.0\.1:\d+ refused the connection\)/) });
+    const err = (await failure.catch((e: unknown) => e)) as { details: { holders: { holder: string; reason: string }[] } };
+    expect(err.details.holders).toHaveLength(2);
     expect(await readdir(dlDir)).toEqual([]);
   });
 
