@@ -3,6 +3,7 @@ import type { Argv } from 'yargs';
 import { PeerdexError } from '../protocol/errors.js';
 import { parsePort } from '../protocol/fields.js';
 import { IndexClient } from '../peer/index-client.js';
+import { parseRate } from '../peer/rate-limiter.js';
 
 export const DEFAULT_INDEX = '127.0.0.1:9000';
 export const DEFAULT_CONTENT_PORT = 9100;
@@ -58,3 +59,31 @@ export const formatBytes = (n: number): string => {
   }
   return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
 };
+
+/** The bytes per second of a rate option (`500k`, `10M`), or undefined when it was not given. */
+export function checkRate(text: string | undefined, option: string): number | undefined {
+  if (text === undefined) return undefined;
+  const rate = parseRate(text);
+  if (rate === undefined) throw new PeerdexError('ERR_USAGE', `--${option} must be bytes per second like 500k or 10M, got ${JSON.stringify(text)}`);
+  return rate;
+}
+
+/** A size option (`2G`, `500M`, `1000`): bytes, k = 1024. */
+export function checkSize(text: string | undefined, option: string): number | undefined {
+  if (text === undefined) return undefined;
+  const size = /\/s$/i.test(text) ? undefined : parseRate(text);
+  if (size === undefined) throw new PeerdexError('ERR_USAGE', `--${option} must be a size in bytes like 700M or 4G, got ${JSON.stringify(text)}`);
+  return size;
+}
+
+/** A whole number option with bounds. */
+export function checkCount(value: number, option: string, min: number, max: number): number {
+  if (!(Number.isInteger(value) && value >= min && value <= max)) throw new PeerdexError('ERR_USAGE', `--${option} must be a whole number from ${min} to ${max}, got ${value}`);
+  return value;
+}
+
+/** A seconds option: positive, at most a day. */
+export function checkSeconds(value: number, option: string, allowZero = false): number {
+  if (!((value > 0 || (allowZero && value === 0)) && value <= 86_400)) throw new PeerdexError('ERR_USAGE', `--${option} must be ${allowZero ? '0' : 'more than 0'} to 86400 seconds, got ${value}`);
+  return value;
+}

@@ -1,60 +1,198 @@
-/** `peer download NAME`: fetch, verify, keep, re-register; a progress bar on a terminal. */
-import cliProgress from 'cli-progress';
-import { download, type DownloadResult } from '../peer/downloader.js';
-import { checkPort, formatBytes, indexClientFrom, printJson, type IndexArgs } from './common.js';
-import { escapeForTerminal } from './output.js';
+/**
+ * `peer download NAME... | --match GLOB`: swarm downloads, `--jobs` at a time, verified, kept,
+ * and shared: registered where this host's content server serves them, or with `--seed`
+ * served and registered by this process until Ctrl-C.
+ */
+import PQueue from 'p-queue';
+import picomatch from 'picomatch';
+import { PeerdexError, isPeerdexError } from '../protocol/errors.js';
+import { download, type DownloadOptions, type DownloadResult } from '../peer/downloader.js';
+import type { IndexClient } from '../peer/index-client.js';
+import type { Peer, PeerEvent } from '../peer/peer.js';
+import { RateLimiter } from '../peer/rate-limiter.js';
+import { tempPaths } from '../peer/swarm/piece-store.js';
+import { checkCount, checkPort, checkRate, checkSeconds, checkSize, formatBytes, indexClientFrom, printJson } from './common.js';
+import { DownloadDisplay } from './download-display.js';
+import { escapeForTerminal, untilSignal } from './output.js';
+import { describePeerEvent, listenPeer, log, type PeerArgs } from './peer-serve.js';
 
-export interface DownloadArgs extends IndexArgs {
-  name: string;
-  dir: string;
-  port: number;
+export interface DownloadArgs extends PeerArgs {
+  names: string[];
+  match?: string | undefined;
   register: boolean;
   overwrite: boolean;
   json: boolean;
+  verbose: boolean;
   progress: boolean | undefined;
+  connections: number;
+  stallTimeout: number;
+  wait: number;
+  maxSize?: string | undefined;
+  maxDownloadRate?: string | undefined;
+  jobs: number;
+  seed: boolean;
+}
+
+interface Failure {
+  name: string;
+  error: Error;
 }
 
 export async function downloadCommand(args: DownloadArgs): Promise<void> {
   const index = indexClientFrom(args);
-  const port = checkPort(args.port, 'port');
-  const showBar = args.progress ?? (process.stdout.isTTY === true && !args.json);
-  const bar = showBar
-    ? new cliProgress.SingleBar(
-        { format: '{name} |{bar}| {percentage}% {done} / {size} | ETA {eta_formatted} | from {holder}', hideCursor: true, stream: process.stdout, clearOnComplete: true },
-        cliProgress.Presets.shades_classic,
-      )
-    : undefined;
-  const notes: string[] = [];
-  let result: DownloadResult;
+  const port = checkPort(args.port, 'port', args.seed);
+  const common: Partial<DownloadOptions> = {
+    connections: checkCount(args.connections, 'connections', 1, 64),
+    stallTimeoutMs: checkSeconds(args.stallTimeout, 'stall-timeout') * 1000,
+    waitMs: checkSeconds(args.wait, 'wait', true) * 1000,
+    maxSize: checkSize(args.maxSize, 'max-size'),
+    overwrite: args.overwrite,
+  };
+  const jobs = checkCount(args.jobs, 'jobs', 1, 64);
+  const rate = checkRate(args.maxDownloadRate, 'max-download-rate');
+  const names = await namesToFetch(args, index);
+
+  const stopped = new AbortController();
+  const signalled = untilSignal().then((sig) => {
+    stopped.abort();
+    return sig;
+  });
+  const limiter = rate === undefined ? undefined : new RateLimiter({ bytesPerSecond: rate });
+  const seeding = args.seed ? await listenPeer(args, true) : undefined;
+  const display = new DownloadDisplay({ bars: args.progress ?? (process.stdout.isTTY === true && !args.json), verbose: args.verbose });
+  seeding?.peer.on('event', (e) => {
+    if (e.type === 'seeder' || e.type === 'server') {
+      const line = describePeerEvent(e, !args.verbose);
+      if (line !== undefined) display.line(line);
+    }
+  });
+
+  const results: DownloadResult[] = [];
+  const failures: Failure[] = [];
+  const queue = new PQueue({ concurrency: jobs });
   try {
-    result = await download({
-      index,
-      filename: args.name,
-      dir: args.dir,
-      registerPort: args.register ? port : undefined,
-      overwrite: args.overwrite,
-      onProgress: bar
-        ? ({ received, total, holder }) => {
-            const payload = { name: escapeForTerminal(args.name), done: formatBytes(received), size: formatBytes(total), holder };
-            if (bar.getTotal() !== total) bar.start(total, received, payload);
-            else bar.update(received, payload);
+    await Promise.all(
+      names.map((name) =>
+        queue.add(async () => {
+          if (stopped.signal.aborted) return failures.push({ name, error: cancelled(name) });
+          display.started(name);
+          try {
+            const result = await fetchOne(name, { ...common, limiter, signal: stopped.signal }, args, index, port, seeding?.peer, display);
+            results.push(result);
+            for (const note of display.finished(name)) display.line(`${escapeForTerminal(name)}: ${escapeForTerminal(note)}`);
+            if (!args.json) display.line(describeResult(result, args, index.label, port));
+          } catch (err) {
+            for (const note of display.finished(name)) display.line(`${escapeForTerminal(name)}: ${escapeForTerminal(note)}`);
+            failures.push({ name, error: err as Error });
           }
-        : undefined,
-      onEvent: (e) => {
-        if (e.type === 'holder-failed') notes.push(`holder ${e.holder} failed: ${e.reason}`);
-        if (e.type === 'holder' && e.resumeFrom > 0) notes.push(`resuming at byte ${e.resumeFrom} from ${e.holder}`);
-      },
-    });
+        }),
+      ),
+    );
   } finally {
-    bar?.stop();
+    display.stop();
+    await limiter?.close();
   }
+
+  if (stopped.signal.aborted) {
+    await seeding?.close();
+    return reportStop(args, results, failures);
+  }
+  report(args, names, results, failures);
+  if (seeding && results.length > 0 && !stopped.signal.aborted) {
+    log(`seeding ${results.length} file(s) on tcp port ${seeding.peer.port}, index ${index.label} (Ctrl-C to stop)`);
+    const sig = await signalled;
+    log(`${sig}: deregistering ${seeding.peer.seeder.names.length} file(s) and closing`);
+  }
+  await seeding?.close();
+}
+
+async function fetchOne(name: string, options: Partial<DownloadOptions>, args: DownloadArgs, index: IndexClient, port: number, peer: Peer | undefined, display: DownloadDisplay): Promise<DownloadResult> {
+  const onProgress = (p: Parameters<NonNullable<DownloadOptions['onProgress']>>[0]) => display.progress(name, p);
+  const onEvent = (e: Parameters<NonNullable<DownloadOptions['onEvent']>>[0]) => display.event(name, e);
+  if (peer) {
+    const off = listenTo(peer, name, onProgress, onEvent);
+    try {
+      return await peer.download(name, options);
+    } finally {
+      off();
+    }
+  }
+  return download({ ...options, index, filename: name, dir: args.dir, registerPort: args.register ? port : undefined, selfPort: port, onProgress, onEvent });
+}
+
+/** Routes a peer's events for one download name to the display; returns the unsubscribe. */
+function listenTo(peer: Peer, name: string, onProgress: NonNullable<DownloadOptions['onProgress']>, onEvent: NonNullable<DownloadOptions['onEvent']>): () => void {
+  const on = (e: PeerEvent) => {
+    if (e.type === 'download-progress' && e.name === name) onProgress(e.progress);
+    if (e.type === 'download-event' && e.name === name) onEvent(e.event);
+  };
+  peer.on('event', on);
+  return () => peer.off('event', on);
+}
+
+/** The names asked for, plus those of the index's listing that match --match. */
+async function namesToFetch(args: DownloadArgs, index: IndexClient): Promise<string[]> {
+  const names = new Set(args.names.map(String));
+  if (args.match !== undefined) {
+    const matches = picomatch(args.match, { dot: true });
+    const listed = (await index.list()).flatMap((s) => s.names).filter((n) => matches(n));
+    if (listed.length === 0 && names.size === 0) throw new PeerdexError('ERR_NOT_FOUND', `no name in index ${index.label} matches "${args.match}"`);
+    for (const n of listed.sort()) names.add(n);
+  }
+  if (names.size === 0) throw new PeerdexError('ERR_USAGE', 'name a file to download, or use --match GLOB');
+  return [...names];
+}
+
+function describeResult(r: DownloadResult, args: DownloadArgs, indexLabel: string, port: number): string {
+  const name = escapeForTerminal(r.filename);
+  if (r.alreadyHad) return `"${name}" is already in ${args.dir} with the same content${r.registered ? `; registered with index ${indexLabel} at content port ${port}` : ''}`;
+  const from = r.holders.length === 1 ? `from ${r.holders[0]}` : `from ${r.holders.length} holders (${r.holders.join(', ')})`;
+  const lines = [`downloaded "${name}" (${formatBytes(r.size)}, sha256 ${r.sha256} verified) ${from} to ${r.path}`];
+  if (r.registered) lines.push(args.seed ? `serving and registered "${name}" at content port ${port}` : `registered "${name}" with index ${indexLabel} at content port ${port}`);
+  else if (r.notShared) lines.push(escapeForTerminal(r.notShared));
+  return lines.join('\n');
+}
+
+function jsonError(err: Error): Record<string, unknown> {
+  return { code: isPeerdexError(err) ? err.code : 'ERR_INTERNAL', message: err.message, ...(isPeerdexError(err) && err.details ? err.details : {}) };
+}
+
+/** Prints the outcome; a failure becomes the command's error (exit 1). */
+function report(args: DownloadArgs, names: string[], results: DownloadResult[], failures: Failure[]): void {
+  const single = names.length === 1 && args.match === undefined;
   if (args.json) {
-    printJson({ ...result, notes });
+    if (single && results[0]) printJson(results[0]);
+    else if (single) printJson({ error: jsonError(failures[0]!.error) });
+    else printJson({ downloads: results, failed: failures.map((f) => ({ name: f.name, error: jsonError(f.error) })) });
+    if (failures.length > 0) process.exitCode = 1;
     return;
   }
-  for (const n of notes) process.stdout.write(`${escapeForTerminal(n)}\n`);
-  const name = escapeForTerminal(result.filename);
-  if (result.alreadyHad) process.stdout.write(`"${name}" is already in ${args.dir} with the same content\n`);
-  else process.stdout.write(`downloaded "${name}" (${formatBytes(result.size)}, sha256 ${result.sha256} verified) from ${result.holders.at(-1)} to ${result.path}\n`);
-  if (result.registered) process.stdout.write(`registered "${name}" with index ${index.label} at content port ${port}\n`);
+  if (args.verbose) for (const f of failures) printHolders(f);
+  if (failures.length === 0) return;
+  if (single) throw failures[0]!.error;
+  const list = failures.map((f) => `"${f.name}" (${f.error.message})`).join('; ');
+  throw new PeerdexError('ERR_NOT_FOUND', `${failures.length} of ${names.length} downloads failed: ${list}`);
+}
+
+function printHolders(f: Failure): void {
+  const holders = isPeerdexError(f.error) ? (f.error.details?.['holders'] as { holder: string; state: string; reason?: string }[] | undefined) : undefined;
+  for (const h of holders ?? []) process.stderr.write(`peer: ${escapeForTerminal(f.name)}: holder ${h.holder} ${h.state}${h.reason ? `: ${escapeForTerminal(h.reason)}` : ''}\n`);
+}
+
+const cancelled = (name: string) => new PeerdexError('ERR_CANCELLED', `download of "${name}" stopped before it started`);
+
+/** Ctrl-C: say what was kept and how to resume; exit 130 like any program stopped by SIGINT. */
+function reportStop(args: DownloadArgs, results: DownloadResult[], failures: Failure[]): void {
+  const stoppedNames = failures.filter((f) => isPeerdexError(f.error) && f.error.code === 'ERR_CANCELLED').map((f) => f.name);
+  if (args.json) printJson({ stopped: true, downloads: results, failed: failures.map((f) => ({ name: f.name, error: jsonError(f.error) })) });
+  else {
+    for (const f of failures) {
+      const kept = isPeerdexError(f.error) ? f.error.details?.['keptBytes'] : undefined;
+      const where = tempPaths(args.dir, f.name).part;
+      if (typeof kept === 'number') process.stderr.write(`peer: stopped "${escapeForTerminal(f.name)}": ${formatBytes(kept)} kept in ${escapeForTerminal(where)}; run the same command again to resume\n`);
+      else process.stderr.write(`peer: stopped "${escapeForTerminal(f.name)}": ${escapeForTerminal(f.error.message)}\n`);
+    }
+    if (stoppedNames.length === 0 && failures.length === 0) process.stderr.write('peer: stopped\n');
+  }
+  process.exitCode = 130;
 }

@@ -1,12 +1,12 @@
-/** `peer serve`: content server plus a seeder that keeps the folder registered. */
+/** `peer serve`: one Peer (content server, registrations, downloads) on the command line. */
 import { stat } from 'node:fs/promises';
 import { PeerdexError } from '../protocol/errors.js';
 import { formatHostPort } from '../protocol/fields.js';
-import { ContentServer, type ContentServerEvent } from '../peer/content-server.js';
-import { FileLibrary } from '../peer/file-library.js';
-import { parseRate, RateLimiter } from '../peer/rate-limiter.js';
-import { Seeder, type SeederEvent } from '../peer/seeder.js';
-import { checkPort, formatBytes, indexClientFrom, type IndexArgs } from './common.js';
+import type { ContentServerEvent } from '../peer/content-server.js';
+import { Peer, type PeerEvent } from '../peer/peer.js';
+import { RateLimiter } from '../peer/rate-limiter.js';
+import type { SeederEvent } from '../peer/seeder.js';
+import { checkPort, checkRate, formatBytes, indexClientFrom, type IndexArgs } from './common.js';
 import { escapeForTerminal, timestamp, untilSignal } from './output.js';
 
 export interface ServeArgs extends IndexArgs {
@@ -22,7 +22,7 @@ export interface ServeArgs extends IndexArgs {
   quiet: boolean;
 }
 
-const log = (line: string) => process.stdout.write(`${timestamp()} ${line}\n`);
+export const log = (line: string) => process.stdout.write(`${timestamp()} ${line}\n`);
 
 function describeSeeder(e: SeederEvent): string {
   switch (e.type) {
@@ -50,44 +50,72 @@ function describeServer(e: ContentServerEvent): string {
   }
 }
 
-export async function serveCommand(args: ServeArgs): Promise<void> {
+/** The log line for a peer event, or undefined for events not logged (`quiet` keeps warnings). */
+export function describePeerEvent(e: PeerEvent, quiet: boolean): string | undefined {
+  if (e.type === 'server') return quiet ? undefined : describeServer(e.event);
+  if (e.type === 'seeder') return quiet && e.event.type !== 'skipped' && e.event.type !== 'index-error' ? undefined : describeSeeder(e.event);
+  if (e.type === 'download-failed') return `download of "${escapeForTerminal(e.name)}" failed: ${escapeForTerminal(e.error.message)}`;
+  if (quiet) return undefined;
+  if (e.type === 'download-started') return `downloading "${escapeForTerminal(e.name)}"`;
+  if (e.type === 'download-done') return `downloaded "${escapeForTerminal(e.name)}" (${formatBytes(e.result.size)}) from ${e.result.holders.length} holder(s)`;
+  return undefined;
+}
+
+export interface PeerArgs extends IndexArgs {
+  dir: string;
+  port: number;
+  host: string;
+  idleTimeout: number;
+  maxConnections: number;
+  maxUploadRate?: string | undefined;
+  refresh: number;
+  rescan: number;
+}
+
+/** Checks the options a running peer takes and starts listening. */
+export async function listenPeer(args: PeerArgs, downloadsOnly: boolean): Promise<{ peer: Peer; close: () => Promise<void>; uploadRate: number | undefined }> {
   const index = indexClientFrom(args);
   const port = checkPort(args.port, 'port', true);
-  const st = await stat(args.dir).catch(() => undefined);
-  if (!st?.isDirectory()) throw new PeerdexError('ERR_USAGE', `--dir ${args.dir} is not a folder`);
   if (!(args.refresh > 0 && args.rescan > 0)) throw new PeerdexError('ERR_USAGE', '--refresh and --rescan must be positive numbers of seconds');
   if (!(args.idleTimeout > 0 && args.idleTimeout <= 86_400)) throw new PeerdexError('ERR_USAGE', `--idle-timeout must be 0 < seconds <= 86400, got ${args.idleTimeout}`);
   if (!(Number.isInteger(args.maxConnections) && args.maxConnections >= 1)) throw new PeerdexError('ERR_USAGE', `--max-connections must be a whole number >= 1, got ${args.maxConnections}`);
   const uploadRate = checkRate(args.maxUploadRate, 'max-upload-rate');
-
-  // Handle signals from the start: a script may stop us as soon as it reads the port line.
-  const stopped = untilSignal();
-  const library = new FileLibrary(args.dir);
   // One limiter for every connection: the cap is on the whole peer, not per downloader.
   const uploadLimiter = uploadRate === undefined ? undefined : new RateLimiter({ bytesPerSecond: uploadRate });
-  const server = await ContentServer.listen({ library, port, host: args.host, idleTimeoutMs: args.idleTimeout * 1000, maxConnections: args.maxConnections, uploadLimiter });
-  const actualPort = server.address().port;
-  const seeder = new Seeder({ library, index, contentPort: actualPort, refreshMs: args.refresh * 1000, rescanMs: args.rescan * 1000 });
-  seeder.on('event', (e) => {
-    if (!args.quiet || e.type === 'skipped' || e.type === 'index-error') log(describeSeeder(e));
+  const peer = await Peer.listen({
+    dir: args.dir,
+    index,
+    port,
+    host: args.host,
+    idleTimeoutMs: args.idleTimeout * 1000,
+    maxConnections: args.maxConnections,
+    uploadLimiter,
+    refreshMs: args.refresh * 1000,
+    rescanMs: args.rescan * 1000,
+    downloadsOnly,
   });
-  if (!args.quiet) server.on('event', (e) => log(describeServer(e)));
-
-  const cap = uploadRate === undefined ? '' : `, uploads capped at ${formatBytes(uploadRate)}/s`;
-  log(`serving ${args.dir} on tcp ${formatHostPort(args.host, actualPort)}, index ${index.label}${cap}`);
-  await seeder.start();
-  log(`${seeder.names.length} file(s) registered for tcp port ${actualPort}; refreshing every ${args.refresh} s (Ctrl-C to stop)`);
-  const signal = await stopped;
-  log(`${signal}: deregistering ${seeder.names.length} file(s) and closing`);
-  await seeder.close();
-  await server.close();
-  await uploadLimiter?.close();
+  const close = async () => {
+    await peer.close();
+    await uploadLimiter?.close();
+  };
+  return { peer, close, uploadRate };
 }
 
-/** The bytes per second of a rate option, or undefined when it was not given. */
-function checkRate(text: string | undefined, option: string): number | undefined {
-  if (text === undefined) return undefined;
-  const rate = parseRate(text);
-  if (rate === undefined) throw new PeerdexError('ERR_USAGE', `--${option} must be bytes per second like 500k or 10M, got ${JSON.stringify(text)}`);
-  return rate;
+export async function serveCommand(args: ServeArgs): Promise<void> {
+  const st = await stat(args.dir).catch(() => undefined);
+  if (!st?.isDirectory()) throw new PeerdexError('ERR_USAGE', `--dir ${args.dir} is not a folder`);
+  // Handle signals from the start: a script may stop us as soon as it reads the port line.
+  const stopped = untilSignal();
+  const { peer, close, uploadRate } = await listenPeer(args, false);
+  peer.on('event', (e) => {
+    const line = describePeerEvent(e, args.quiet);
+    if (line !== undefined) log(line);
+  });
+  const cap = uploadRate === undefined ? '' : `, uploads capped at ${formatBytes(uploadRate)}/s`;
+  log(`serving ${args.dir} on tcp ${formatHostPort(args.host, peer.port)}, index ${peer.index.label}${cap}`);
+  await peer.start();
+  log(`${peer.seeder.names.length} file(s) registered for tcp port ${peer.port}; refreshing every ${args.refresh} s (Ctrl-C to stop)`);
+  const signal = await stopped;
+  log(`${signal}: deregistering ${peer.seeder.names.length} file(s) and closing`);
+  await close();
 }

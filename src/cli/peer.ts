@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** `peer`: share a folder, and find, download and register content through an index. */
-import yargs from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DEFAULT_CONTENT_PORT, withIndexOptions } from './common.js';
 import { downloadCommand } from './peer-download.js';
@@ -11,6 +11,19 @@ import { runMain } from './output.js';
 const json = { type: 'boolean', default: false, describe: 'print one JSON document for scripts' } as const;
 const contentPort = { type: 'number', default: DEFAULT_CONTENT_PORT, describe: 'TCP port of the content server that holds the file' } as const;
 
+/** The options of a running peer: `peer serve`, and `peer download --seed`. */
+function servingOptions<T>(y: Argv<T>) {
+  return y
+    .option('dir', { type: 'string', default: 'shared-files', describe: 'folder to share (and to download into)' })
+    .option('port', { type: 'number', default: DEFAULT_CONTENT_PORT, describe: 'TCP port of this peer\'s content server (0 = any free port)' })
+    .option('host', { type: 'string', default: '0.0.0.0', describe: 'address to bind' })
+    .option('refresh', { type: 'number', default: 30, describe: 'seconds between re-registrations (keep under the index TTL)' })
+    .option('rescan', { type: 'number', default: 5, describe: 'seconds between looks for added or removed files' })
+    .option('idle-timeout', { type: 'number', default: 30, describe: 'seconds before an idle connection is closed' })
+    .option('max-connections', { type: 'number', default: 256, describe: 'downloads served at once' })
+    .option('max-upload-rate', { type: 'string', describe: 'cap on bytes per second sent to all downloaders together, like 500k or 10M (k = 1024; default: no cap)' });
+}
+
 runMain('peer', async () => {
   await withIndexOptions(yargs(hideBin(process.argv)))
     .scriptName('peer')
@@ -18,17 +31,7 @@ runMain('peer', async () => {
     .command(
       'serve',
       'serve a folder over TCP and keep every file in it registered',
-      (y) =>
-        y
-          .option('dir', { type: 'string', default: 'shared-files', describe: 'folder to share' })
-          .option('port', { type: 'number', default: DEFAULT_CONTENT_PORT, describe: 'TCP port to serve on (0 = any free port)' })
-          .option('host', { type: 'string', default: '0.0.0.0', describe: 'address to bind' })
-          .option('refresh', { type: 'number', default: 30, describe: 'seconds between re-registrations (keep under the index TTL)' })
-          .option('rescan', { type: 'number', default: 5, describe: 'seconds between looks for added or removed files' })
-          .option('idle-timeout', { type: 'number', default: 30, describe: 'seconds before an idle connection is closed' })
-          .option('max-connections', { type: 'number', default: 256, describe: 'downloads served at once' })
-          .option('max-upload-rate', { type: 'string', describe: 'cap on bytes per second sent to all downloaders together, like 500k or 10M (k = 1024; default: no cap)' })
-          .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'log only warnings' }),
+      (y) => servingOptions(y).option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'log only warnings' }),
       (a) => serveCommand(a),
     )
     .command(
@@ -51,16 +54,23 @@ runMain('peer', async () => {
     )
     .command('list', 'list every content server and its names', (y) => y.option('json', json), (a) => listCommand(a))
     .command(
-      'download <name>',
-      'download, verify, keep and re-register a file',
+      'download [names..]',
+      'download files from every holder at once, verify, keep and share them',
       (y) =>
-        y
-          .positional('name', { type: 'string', demandOption: true })
-          .option('dir', { type: 'string', default: 'shared-files', describe: 'folder to download into (the folder your peer serve shares)' })
-          .option('port', { ...contentPort, describe: 'content port to register the downloaded file under' })
-          .option('register', { type: 'boolean', default: true, describe: 'register the file once verified (--no-register to skip)' })
+        servingOptions(y)
+          .positional('names', { type: 'string', array: true, default: [] as string[], describe: 'names to download' })
+          .option('match', { type: 'string', describe: "also download every name in the index's listing that matches this glob" })
+          .option('jobs', { type: 'number', default: 3, describe: 'files downloaded at once' })
+          .option('connections', { type: 'number', default: 8, describe: 'holders fetched from at once, per file' })
+          .option('stall-timeout', { type: 'number', default: 10, describe: 'seconds a holder may send (almost) nothing before its pieces go to another' })
+          .option('wait', { type: 'number', default: 30, describe: 'seconds to keep looking for holders once every known one has failed' })
+          .option('max-size', { type: 'string', describe: 'largest file accepted, like 700M or 4G (default: the free space of the target disk)' })
+          .option('max-download-rate', { type: 'string', describe: 'cap on bytes per second received by all downloads together, like 500k or 10M' })
+          .option('seed', { type: 'boolean', default: false, describe: 'after downloading, serve and register the files on --port until Ctrl-C' })
+          .option('register', { type: 'boolean', default: true, describe: 'register each file if a content server on this host serves it on --port (--no-register to skip)' })
           .option('overwrite', { type: 'boolean', default: false, describe: 'replace an existing file with different content' })
-          .option('progress', { type: 'boolean', describe: 'force the progress bar on or off (default: on a terminal)' })
+          .option('progress', { type: 'boolean', describe: 'force progress lines on or off (default: on a terminal)' })
+          .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'say what each holder did as it happens' })
           .option('json', json),
       (a) => downloadCommand(a),
     )

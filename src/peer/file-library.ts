@@ -27,13 +27,23 @@ export interface ScanResult {
   skipped: { name: string; reason: string }[];
 }
 
+export interface FileLibraryOptions {
+  /**
+   * Share only these names (a live set: names added later are shared from then on). A
+   * `peer download --seed` shares what it downloaded, not the rest of the folder.
+   */
+  only?: ReadonlySet<string>;
+}
+
 export class FileLibrary {
   readonly dir: string;
+  readonly #only: ReadonlySet<string> | undefined;
   readonly #digests = new DigestCache();
   #realDir: string | undefined;
 
-  constructor(dir: string) {
+  constructor(dir: string, options: FileLibraryOptions = {}) {
     this.dir = dir;
+    this.#only = options.only;
   }
 
   /** Lists the names in the folder that can be shared (regular files, valid names). */
@@ -42,7 +52,7 @@ export class FileLibrary {
     const files: string[] = [];
     const skipped: ScanResult['skipped'] = [];
     for (const name of entries.sort()) {
-      if (name.startsWith(TEMP_PREFIX)) continue;
+      if (name.startsWith(TEMP_PREFIX) || (this.#only && !this.#only.has(name))) continue;
       const problem = filenameProblem(name);
       if (problem) skipped.push({ name, reason: problem });
       else files.push(name);
@@ -57,7 +67,7 @@ export class FileLibrary {
   async resolve(name: string): Promise<SharedFile> {
     const problem = filenameProblem(name);
     if (problem) throw new PeerdexError('ERR_INVALID_FIELD', problem);
-    if (name.startsWith(TEMP_PREFIX)) throw new PeerdexError('ERR_NOT_FOUND', `no file "${name}"`);
+    if (name.startsWith(TEMP_PREFIX) || (this.#only && !this.#only.has(name))) throw new PeerdexError('ERR_NOT_FOUND', `no file "${name}"`);
     const root = await this.#root();
     let real: string;
     try {

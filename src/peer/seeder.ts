@@ -81,6 +81,11 @@ export class Seeder extends EventEmitter<{ event: [SeederEvent] }> {
     await Promise.all(jobs);
   }
 
+  /** Registers one file now (a download just finished), without waiting for the next scan. */
+  share(name: string): Promise<void> {
+    return this.#queue.add(() => this.#registerIfChanged(name));
+  }
+
   /** Sends R again for every registered name, so none outlives the index's TTL. */
   async refresh(): Promise<void> {
     await Promise.all([...this.#registered].map(([name, r]) => this.#queue.add(() => this.#send(name, r.sha256))));

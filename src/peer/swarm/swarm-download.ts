@@ -507,6 +507,10 @@ export class SwarmDownload {
     }
     const kept = this.#picker.map.doneBytes;
     if (kept === 0 || this.#discarded || !isPeerdexError(err)) return err;
-    return new PeerdexError(err.code, `${err.message} (${kept} bytes kept: run the same download again to resume)`, { cause: err, details: err.details, remoteCode: err.remoteCode });
+    return new PeerdexError(err.code, `${err.message} (${kept} bytes kept: run the same download again to resume)`, {
+      cause: err,
+      details: { ...err.details, keptBytes: kept },
+      remoteCode: err.remoteCode,
+    });
   }
 }
