@@ -80,12 +80,12 @@ export class DownloadDisplay {
     if (this.#verbose) this.line(`${escapeForTerminal(name)}: ${escapeForTerminal(note)}`, process.stderr);
   }
 
-  /** A download ended: its bar goes, and its notes (unless already shown) come out. */
+  /** A download ended: its bar goes; returns its notes. */
   finished(name: string): string[] {
     const a = this.#active.get(name);
     this.#active.delete(name);
     if (a?.bar) this.#multi?.remove(a.bar);
-    return this.#verbose ? [] : (a?.notes ?? []);
+    return a?.notes ?? [];
   }
 
   /** Prints a line above the bars (or plainly without bars). */

@@ -67,7 +67,7 @@ export async function downloadCommand(args: DownloadArgs): Promise<void> {
     }
   });
 
-  const results: DownloadResult[] = [];
+  const results: (DownloadResult & { notes: string[] })[] = [];
   const failures: Failure[] = [];
   const queue = new PQueue({ concurrency: jobs });
   try {
@@ -78,11 +78,16 @@ export async function downloadCommand(args: DownloadArgs): Promise<void> {
           display.started(name);
           try {
             const result = await fetchOne(name, { ...common, limiter, signal: stopped.signal }, args, index, port, seeding?.peer, display);
-            results.push(result);
-            for (const note of display.finished(name)) display.line(`${escapeForTerminal(name)}: ${escapeForTerminal(note)}`);
-            if (!args.json) display.line(describeResult(result, args, index.label, port));
+            const notes = display.finished(name);
+            results.push({ ...result, notes });
+            if (!args.json) {
+              // With --verbose the notes were shown as they happened.
+              if (!args.verbose) for (const note of notes) display.line(`${escapeForTerminal(name)}: ${escapeForTerminal(note)}`);
+              display.line(describeResult(result, args, index.label, port));
+            }
           } catch (err) {
-            for (const note of display.finished(name)) display.line(`${escapeForTerminal(name)}: ${escapeForTerminal(note)}`);
+            const notes = display.finished(name);
+            if (!args.json && !args.verbose) for (const note of notes) display.line(`${escapeForTerminal(name)}: ${escapeForTerminal(note)}`);
             failures.push({ name, error: err as Error });
           }
         }),
@@ -145,9 +150,10 @@ async function namesToFetch(args: DownloadArgs, index: IndexClient): Promise<str
 
 function describeResult(r: DownloadResult, args: DownloadArgs, indexLabel: string, port: number): string {
   const name = escapeForTerminal(r.filename);
-  if (r.alreadyHad) return `"${name}" is already in ${args.dir} with the same content${r.registered ? `; registered with index ${indexLabel} at content port ${port}` : ''}`;
   const from = r.holders.length === 1 ? `from ${r.holders[0]}` : `from ${r.holders.length} holders (${r.holders.join(', ')})`;
-  const lines = [`downloaded "${name}" (${formatBytes(r.size)}, sha256 ${r.sha256} verified) ${from} to ${r.path}`];
+  const lines = [
+    r.alreadyHad ? `"${name}" is already in ${args.dir} with the same content` : `downloaded "${name}" (${formatBytes(r.size)}, sha256 ${r.sha256} verified) ${from} to ${r.path}`,
+  ];
   if (r.registered) lines.push(args.seed ? `serving and registered "${name}" at content port ${port}` : `registered "${name}" with index ${indexLabel} at content port ${port}`);
   else if (r.notShared) lines.push(escapeForTerminal(r.notShared));
   return lines.join('\n');

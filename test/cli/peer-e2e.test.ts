@@ -78,10 +78,10 @@ describe('peer CLI end to end', () => {
     const again = JSON.parse(await ok('download', 'movie.bin', '--dir', cDir, '--no-register', '--json'));
     expect(again).toMatchObject({ holders: [`127.0.0.1:${b.port}`], registered: false, sha256: digest });
     expect((await readFile(join(cDir, 'movie.bin'))).equals(movie)).toBe(true);
-    await b.child.waitForLine(/sent "movie\.bin" \(3\.0 MiB\) to 127\.0\.0\.1:\d+/);
+    await b.child.waitForLine(/sent "movie\.bin" \(\d+(\.\d)? [KM]iB( from byte \d+)?\) to 127\.0\.0\.1:\d+/);
   });
 
-  it('prints people-readable download lines and registers under the given port', async () => {
+  it('prints people-readable download lines, and never registers a port that nothing serves', async () => {
     const aDir = await fx.tempDir();
     const bDir = await fx.tempDir();
     await writeFile(join(aDir, 'song.ogg'), 'la la la');
@@ -89,13 +89,18 @@ describe('peer CLI end to end', () => {
     const out = await ok('download', 'song.ogg', '--dir', bDir, '--port', '45678');
     expect(out.split('\n')).toEqual([
       `downloaded "song.ogg" (8 B, sha256 ${sha256Text(Buffer.from('la la la'))} verified) from 127.0.0.1:${a.port} to ${join(bDir, 'song.ogg')}`,
-      `registered "song.ogg" with index ${index} at content port 45678`,
+      `not shared: nothing serves song.ogg on port 45678 (run peer serve --dir ${bDir} --port 45678, or use --seed)`,
       '',
     ]);
     const again = await ok('download', 'song.ogg', '--dir', bDir, '--port', '45678');
     expect(again).toContain(`"song.ogg" is already in ${bDir} with the same content`);
     const listed = JSON.parse(await ok('list', '--json')) as { servers: { port: number; names: string[] }[] };
-    expect(listed.servers.map((s) => s.port).sort()).toEqual([a.port, 45678].sort());
+    expect(listed.servers.map((s) => s.port)).toEqual([a.port]); // no phantom registration
+
+    // With a peer serving the download folder on that port, the same command registers it.
+    const b = await fx.serveBin(bDir, index, ['--rescan', '3600']);
+    const shared = await ok('download', 'song.ogg', '--dir', bDir, '--port', String(b.port));
+    expect(shared).toContain(`registered "song.ogg" with index ${index} at content port ${b.port}`);
   });
 
   it('fails a download of a missing name with exit code 1 and one line on stderr', async () => {
@@ -137,16 +142,17 @@ describe('peer CLI end to end', () => {
         }
       }),
     );
-    const dl = fx.spawn(PEER_BIN, ['download', 'big.bin', '--dir', dlDir, '--port', '45679', '--index', index, '--json']);
+    const dl = fx.spawn(PEER_BIN, ['download', 'big.bin', '--dir', dlDir, '--port', '45679', '--index', index, '--json', '--wait', '1']);
     await killed;
     const exit = await dl.waitExit(15_000);
-    expect(exit.code).not.toBe(0);
-    expect(exit.code).not.toBeNull();
-    expect(dl.stderr.trim().split('\n')).toHaveLength(1);
-    expect(dl.stderr).toContain(`127.0.0.1:${a.port}`);
+    expect(exit.code).toBe(1);
+    expect(dl.stderr).toBe(''); // with --json the error is a JSON object on stdout
+    const { error } = JSON.parse(dl.stdout) as { error: { message: string; keptBytes?: number; holders: { holder: string }[] } };
+    expect(error.message).toContain(`127.0.0.1:${a.port}`);
+    expect(error.holders.map((h) => h.holder)).toEqual([`127.0.0.1:${a.port}`]);
     const left = await readdir(dlDir);
     expect(left).not.toContain('big.bin');
-    const kept = left.includes(partName) ? (await stat(join(dlDir, partName))).size : 0;
+    const kept = error.keptBytes ?? 0;
     expect(kept).toBeLessThan(size);
 
     // A new holder of the same folder (the dead one is still registered: it was killed, so it

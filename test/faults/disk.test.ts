@@ -70,10 +70,21 @@ describe('on small tmpfs mounts', () => {
     return target;
   }
 
-  it('a full disk fails with "no space left" and leaves no file, partial or final', async (ctx) => {
+  it('a file larger than the free space is refused before anything is written', async (ctx) => {
     if (!canMount) ctx.skip();
     const small = await mountTmpfs('size=1m');
     const r = await download('big.bin', small);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      `peer: cannot download "big.bin": it is 3145728 bytes, more than the 1048576 bytes free in ${small}; nothing was written (--max-size sets the limit)`,
+    ]);
+    expect(await readdir(small)).toEqual([]);
+  });
+
+  it('a full disk fails with "no space left" and leaves no file, partial or final', async (ctx) => {
+    if (!canMount) ctx.skip();
+    const small = await mountTmpfs('size=1m');
+    const r = await download('big.bin', small, '--max-size', '10M'); // past the free-space check
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/no space left on the device/);
@@ -106,18 +117,33 @@ describe('an existing file', () => {
     expect(await readFile(join(down, 'note.txt'), 'utf8')).toBe('the real note');
   });
 
-  it('with identical content is simply re-registered', async () => {
+  it('with identical content is simply re-registered where it is served', async () => {
     const down = join(dir, 'down');
     await mkdir(down);
     await writeFile(join(down, 'note.txt'), 'the real note');
+    const own = await ContentServer.listen({ library: new FileLibrary(down), port: 0, host: '127.0.0.1' });
     const served: unknown[] = [];
     content.on('event', (e) => served.push(e));
-    const r = await download('note.txt', down, '--json');
+    try {
+      const r = await run(BIN.peer, ['download', 'note.txt', '--dir', down, '--port', String(own.address().port), '--json', '--index', `127.0.0.1:${index.address().port}`]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ alreadyHad: true, registered: true });
+      expect(served).toEqual([]); // nothing was transferred
+      const listing = await client.list();
+      expect(listing.find((s) => s.port === own.address().port)?.names).toEqual(['note.txt']);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('with identical content but nothing serving it, is not registered, and the reason is given', async () => {
+    const down = join(dir, 'down');
+    await mkdir(down);
+    await writeFile(join(down, 'note.txt'), 'the real note');
+    const r = await download('note.txt', down);
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ alreadyHad: true, registered: true });
-    expect(served).toEqual([]); // nothing was transferred
-    const listing = await client.list();
-    expect(listing.find((s) => s.port === 9300)?.names).toEqual(['note.txt']);
+    expect(r.stdout).toContain(`not shared: nothing serves note.txt on port 9300 (run peer serve --dir ${down} --port 9300, or use --seed)`);
+    expect((await client.list()).find((s) => s.port === 9300)).toBeUndefined();
   });
 
   it('is compared with the holder\'s own digest when the index has none', async () => {

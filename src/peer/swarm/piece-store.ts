@@ -40,7 +40,7 @@ export async function loadKept(dir: string, name: string): Promise<{ meta: Store
 
 export async function discardKept(dir: string, name: string): Promise<void> {
   const paths = tempPaths(dir, name);
-  await Promise.all([rm(paths.part, { force: true }), rm(paths.meta, { force: true }), rm(paths.alt, { force: true })]);
+  await Promise.all([paths.part, paths.meta, `${paths.meta}.tmp`, paths.alt].map((p) => rm(p, { force: true })));
 }
 
 export class PieceStore {

@@ -59,7 +59,7 @@ export class RangeSink extends Writable {
   /** Writes nothing more; resolves once the write in progress (if any) has finished. */
   stop(): Promise<void> {
     this.#stopped = true;
-    return this.#busy;
+    return this.#busy.catch(() => {}); // a failed write is reported through 'error'
   }
 
   override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {

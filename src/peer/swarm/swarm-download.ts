@@ -143,6 +143,8 @@ export class SwarmDownload {
     const indexDigest = [...this.#holders.values()].find((h) => h.sha256)?.sha256;
     let kept = await loadKept(dir, filename);
     if (kept && indexDigest !== undefined && kept.meta.sha256 !== indexDigest) kept = undefined; // other content
+    // No piece kept: the size in the meta is only some holder's word (maybe a liar's), ask again.
+    if (kept?.map.doneCount === 0) kept = undefined;
     if (!kept) await discardKept(dir, filename);
     this.#ref = kept?.meta ?? (await this.#probeUntilKnown(indexDigest));
     const map = kept?.map ?? new PieceMap(this.#ref.size);
@@ -159,9 +161,10 @@ export class SwarmDownload {
       const outcome = await probe(targets, { filename: this.#o.filename, expectedSha256, maxSize: this.#o.maxSize, describeMaxSize: this.#o.describeMaxSize, timeoutMs: this.#o.stallTimeoutMs });
       for (const l of outcome.liars) this.#ban(l.key, l.reason);
       for (const f of outcome.failed) this.#failed(f.key, f.error.message);
-      if (!outcome.reference && this.#book.notBanned().length === 0 && outcome.liars.some((l) => l.reason.includes('more than'))) {
-        throw tooLarge(this.#o.filename, outcome.liars.at(-1)!.reason);
-      }
+      for (const t of outcome.tooLarge) this.#ban(t.key, `announces ${t.size} bytes, more than ${this.#o.describeMaxSize}`);
+      // Nobody left but holders of something too big: refuse now, before a byte is written.
+      const big = outcome.tooLarge.at(-1);
+      if (!outcome.reference && big && this.#book.notBanned().length === 0) throw tooLarge(this.#o.filename, big.size, this.#o.describeMaxSize);
       return outcome.reference;
     });
   }
@@ -393,10 +396,11 @@ export class SwarmDownload {
     this.#o.onEvent?.({ type: 'holder-failed', holder: key, reason });
   }
 
-  #ban(key: string, reason: string): void {
+  /** Bans `key` and drops every piece it sent, unless they are known good (`keepPieces`). */
+  #ban(key: string, reason: string, keepPieces = false): void {
     if (this.#book.isBanned(key)) return;
     this.#book.ban(key, reason);
-    const dropped = this.#picker?.dropSource(key) ?? 0;
+    const dropped = keepPieces ? 0 : (this.#picker?.dropSource(key) ?? 0);
     if (dropped > 0) {
       this.#hasher.reset();
       this.#store.saveSoon();
@@ -425,7 +429,8 @@ export class SwarmDownload {
       });
       if (outcome.kind === 'repaired') {
         for (const i of outcome.pieces) this.#picker.setSource(i, 'repaired');
-        if (outcome.liar !== EARLIER_RUN) this.#ban(outcome.liar, `sent pieces that do not match the SHA-256 (${outcome.pieces.length} found by asking other holders)`);
+        // The file with those pieces replaced matched the SHA-256: the liar's other pieces are right.
+        if (outcome.liar !== EARLIER_RUN) this.#ban(outcome.liar, `sent pieces that do not match the SHA-256 (${outcome.pieces.length} found by asking other holders)`, true);
         this.#o.onEvent?.({ type: 'repaired', liar: outcome.liar, pieces: outcome.pieces.length });
         this.#hasher.reset();
         continue;
@@ -438,7 +443,8 @@ export class SwarmDownload {
         throw new PeerdexError('ERR_INTEGRITY', `content from ${from} ${mismatch}; every holder asked sent the same bytes, so the partial data was deleted`);
       }
       for (const d of outcome.disputes) this.#picker.forget(d.piece);
-      throw new PeerdexError('ERR_INTEGRITY', `content from ${from} ${mismatch}; holders disagree on ${outcome.disputes.length} piece(s) and none could be shown wrong`, {
+      const why = outcome.disputes.length > 0 ? `holders disagree on ${outcome.disputes.length} piece(s) and none could be shown wrong` : `no other holder could check ${outcome.unchecked} piece(s)`;
+      throw new PeerdexError('ERR_INTEGRITY', `content from ${from} ${mismatch}; ${why}`, {
         details: { disputes: outcome.disputes },
       });
     }
@@ -506,6 +512,8 @@ export class SwarmDownload {
       return err;
     }
     const kept = this.#picker.map.doneBytes;
+    // Nothing to resume: leave no part file, nor a meta naming a size no piece has confirmed.
+    if (kept === 0 && !this.#discarded) await discardKept(this.#o.dir, this.#o.filename);
     if (kept === 0 || this.#discarded || !isPeerdexError(err)) return err;
     return new PeerdexError(err.code, `${err.message} (${kept} bytes kept: run the same download again to resume)`, {
       cause: err,
