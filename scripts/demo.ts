@@ -1,12 +1,13 @@
 /**
  * `npm run demo`: the whole peerdex story on loopback, through the real command-line tools.
  *
- *   an index; peer A shares shared-files/; peer B lists, searches and downloads from A and
- *   re-registers; A leaves; peer C downloads the same file from B. Every digest is checked.
+ *   an index; peer A shares shared-files/ plus a generated 16 MiB file; peer B lists, searches
+ *   and downloads from A, and shares what it got; peer C downloads the big file from A and B
+ *   at once (a swarm download); A leaves; C gets another file from B. Every digest is checked.
  *
  * Exits 0 when every step worked, 1 (with the failing step) otherwise; always cleans up.
  */
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,9 +44,12 @@ async function main(): Promise<void> {
     const indexArg = `127.0.0.1:${index.port}`;
     detail(`index listening on ${indexArg}`);
 
-    step('Peer A shares shared-files/ (content server + registrations)');
-    const a = await startPeer(SHARED, indexArg);
-    const names = (await readdir(SHARED)).sort();
+    step('Peer A shares shared-files/ and a 16 MiB swarm.bin (content server + registrations)');
+    const dirA = await makeDir(join(work, 'peer-a'));
+    for (const name of await readdir(SHARED)) await copyFile(join(SHARED, name), join(dirA, name));
+    await writeFile(join(dirA, 'swarm.bin'), patterned(16 * 1024 * 1024));
+    const a = await startPeer(dirA, indexArg);
+    const names = (await readdir(dirA)).sort();
     await waitFor(async () => (await peer(['list', '--index', indexArg])).servers.length === 1, 'A to be listed');
     detail(`A serves ${names.length} files on 127.0.0.1:${a.port}: ${names.join(', ')}`);
 
@@ -59,12 +63,22 @@ async function main(): Promise<void> {
     detail(`bytes.bin is at ${found.addr}:${found.port}, sha256 ${found.sha256}`);
     if (found.port !== a.port) throw new Error(`expected A (${a.port}) to hold bytes.bin, index said ${found.port}`);
 
-    step('Peer B downloads bytes.bin and hello.txt from A, verifies them and re-registers them');
-    for (const name of ['bytes.bin', 'hello.txt']) {
-      const got = await peer(['download', name, '--dir', dirB, '--port', String(b.port), '--index', indexArg]);
-      await expectSame(join(SHARED, name), got.path);
-      detail(`${name}: ${got.size} bytes from ${got.holders.at(-1)}, sha256 verified, registered at B's port ${b.port}`);
+    step('Peer B downloads three files from A, verifies them, and shares them (B serves its folder)');
+    const gotB = await peer(['download', 'bytes.bin', 'hello.txt', 'swarm.bin', '--dir', dirB, '--port', String(b.port), '--index', indexArg]);
+    for (const got of gotB.downloads) {
+      await expectSame(join(dirA, got.filename), got.path);
+      if (!got.registered) throw new Error(`${got.filename} was not registered although B serves it`);
+      detail(`${got.filename}: ${got.size} bytes from ${got.holders.join(', ')}, sha256 verified, registered at B's port ${b.port}`);
     }
+
+    step('Peer C downloads swarm.bin from A and B at once (pieces from every holder, one SHA-256)');
+    const c = await startPeer(await makeDir(dirC), indexArg);
+    const swarm = await peer(['download', 'swarm.bin', '--dir', dirC, '--port', String(c.port), '--index', indexArg]);
+    await expectSame(join(dirA, 'swarm.bin'), swarm.path);
+    const senders = swarm.report.filter((h: { bytes: number }) => h.bytes > 0);
+    for (const h of senders) detail(`${h.holder} sent ${(h.bytes / 1048576).toFixed(1)} MiB`);
+    if (senders.length < 2) throw new Error(`expected pieces from two holders, got them from ${senders.length}`);
+    detail(`swarm.bin: ${swarm.size} bytes from ${senders.length} holders at once, sha256 verified`);
 
     step('Peer A leaves (Ctrl-C: it deregisters everything)');
     const code = await a.stop('SIGINT');
@@ -74,10 +88,15 @@ async function main(): Promise<void> {
     if (holder.port !== b.port) throw new Error(`expected B (${b.port}) to hold bytes.bin after A left, index said ${holder.port}`);
 
     step('Peer C downloads bytes.bin, now from B');
-    const c = await startPeer(await makeDir(dirC), indexArg);
     const got = await peer(['download', 'bytes.bin', '--dir', dirC, '--port', String(c.port), '--index', indexArg]);
     await expectSame(join(SHARED, 'bytes.bin'), got.path);
     detail(`bytes.bin: ${got.size} bytes from ${got.holders.at(-1)}, identical to A's original`);
+
+    step('A download with nothing serving its --port registers nothing (no phantom holders)');
+    const dirD = await makeDir(join(work, 'peer-d'));
+    const plain = await run(BIN.peer, ['download', 'hello.txt', '--dir', dirD, '--port', '1', '--index', indexArg]);
+    if (plain.code !== 0) throw new Error(`plain download failed: ${plain.stderr.trim()}`);
+    detail(plain.stdout.trim().split('\n').at(-1)!);
 
     step('A missing name is a clear error');
     const missing = await run(BIN.peer, ['download', 'no-such-file.txt', '--dir', dirC, '--index', indexArg]);
@@ -90,6 +109,13 @@ async function main(): Promise<void> {
     await Promise.all(services.map((s) => s.stop('SIGTERM')));
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** `size` bytes whose every 4 KiB block differs, so a misplaced piece would change the digest. */
+function patterned(size: number): Buffer {
+  const buf = Buffer.alloc(size);
+  for (let at = 0; at < size; at += 4) buf.writeUInt32BE((at * 2654435761) >>> 0, at);
+  return buf;
 }
 
 async function makeDir(dir: string): Promise<string> {
