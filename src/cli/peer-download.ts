@@ -83,7 +83,7 @@ export async function downloadCommand(args: DownloadArgs): Promise<void> {
             if (!args.json) {
               // With --verbose the notes were shown as they happened.
               if (!args.verbose) for (const note of notes) display.line(`${escapeForTerminal(name)}: ${escapeForTerminal(note)}`);
-              display.line(describeResult(result, args, index.label, port));
+              display.line(describeResult(result, args, index.label, seeding?.peer.port ?? port));
             }
           } catch (err) {
             const notes = display.finished(name);
@@ -196,7 +196,8 @@ function reportStop(args: DownloadArgs, results: DownloadResult[], failures: Fai
       const kept = isPeerdexError(f.error) ? f.error.details?.['keptBytes'] : undefined;
       const where = tempPaths(args.dir, f.name).part;
       if (typeof kept === 'number') process.stderr.write(`peer: stopped "${escapeForTerminal(f.name)}": ${formatBytes(kept)} kept in ${escapeForTerminal(where)}; run the same command again to resume\n`);
-      else process.stderr.write(`peer: stopped "${escapeForTerminal(f.name)}": ${escapeForTerminal(f.error.message)}\n`);
+      else if (isPeerdexError(f.error) && f.error.code === 'ERR_CANCELLED') process.stderr.write(`peer: stopped "${escapeForTerminal(f.name)}" before any piece was complete; nothing was kept\n`);
+      else process.stderr.write(`peer: "${escapeForTerminal(f.name)}" failed: ${escapeForTerminal(f.error.message)}\n`);
     }
     if (stoppedNames.length === 0 && failures.length === 0) process.stderr.write('peer: stopped\n');
   }

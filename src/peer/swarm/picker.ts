@@ -106,8 +106,7 @@ export class Picker {
     let dropped = 0;
     for (let i = 0; i < this.map.count; i++) {
       if (this.#sources[i] === holder && this.map.isDone(i)) {
-        this.map.markMissing(i);
-        this.#sources[i] = undefined;
+        this.forget(i);
         dropped++;
       }
     }
@@ -118,6 +117,9 @@ export class Picker {
   forget(i: number): void {
     this.map.markMissing(i);
     this.#sources[i] = undefined;
+    // An open request whose run covers it will fetch it again: it holds it, so no one else
+    // is given it as well (complete() released it when another request wrote it).
+    for (const a of this.#requests.values()) if (i >= a.first && i < a.first + a.count) this.#reserve(i, a.id);
   }
 
   /** Records that piece `i` on disk now holds `holder`'s bytes. */
@@ -136,12 +138,14 @@ export class Picker {
   #open(holder: string, first: number, count: number, endgame: boolean): Assignment {
     const a: Assignment = { id: this.#nextId++, holder, first, count, endgame };
     this.#requests.set(a.id, a);
-    for (let i = first; i < first + count; i++) {
-      let set = this.#reserved.get(i);
-      if (!set) this.#reserved.set(i, (set = new Set()));
-      set.add(a.id);
-    }
+    for (let i = first; i < first + count; i++) this.#reserve(i, a.id);
     return a;
+  }
+
+  #reserve(piece: number, id: number): void {
+    let set = this.#reserved.get(piece);
+    if (!set) this.#reserved.set(piece, (set = new Set()));
+    set.add(id);
   }
 
   #unreservedMissing(): number[] {
