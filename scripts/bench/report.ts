@@ -7,6 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import type { IndexBenchResult, LargeIndexLatency } from './index-throughput.js';
 import type { ScaleResult } from './scale.js';
+import { shareText, type SwarmBenchResult, type SwarmCase } from './swarm.js';
 import type { TransferBenchResult } from './transfer.js';
 import { cpuModel, formatSize, MiB } from './measure.js';
 import { formatProfile, type ProfileSummary } from './profile.js';
@@ -21,6 +22,7 @@ export interface BenchReport {
   index?: IndexBenchResult | undefined;
   scale?: ScaleResult | undefined;
   udpScale?: LargeIndexLatency | undefined;
+  swarm?: SwarmBenchResult | undefined;
   profiles: { title: string; summary: ProfileSummary }[];
 }
 
@@ -97,7 +99,41 @@ function rows(r: BenchReport): Row[] {
     }
     out.push({ figure: `O listing, one server with ${int(s.listing.names)} names`, peerdex: `${int(s.listing.pdus)} PDUs, ${fixed(s.listing.buildMs)} ms`, baseline: '', ratio: '', target: '' });
   }
+  if (r.swarm) out.push(...swarmRows(r.swarm));
   return out;
+}
+
+/** Swarm rows: the "peerdex" column is the many-holder case, the "bare Node" one the single holder (no "|" in a figure: it is a markdown cell). */
+function swarmRows(w: SwarmBenchResult): Row[] {
+  const { many, single } = w.speed;
+  const m = w.memory;
+  const rate = `${formatSize(w.uploadRate)}/s`;
+  const flat = m.manyBig.clientPeakRss < m.manySmall.clientPeakRss + 32 * MiB && m.manyBig.clientPeakRss < m.singleBig.clientPeakRss + 32 * MiB;
+  const runs = (c: SwarmCase) => `${c.runs.length} run${c.runs.length === 1 ? '' : 's'}`;
+  return [
+    {
+      figure: `swarm ${formatSize(w.size)}, ${many.holders} holders vs 1 at ${rate} each (s; ${runs(many)} vs ${runs(single)})`,
+      peerdex: fixed(many.medianSeconds),
+      baseline: fixed(single.medianSeconds),
+      ratio: fixed(w.speed.speedUp),
+      target: `speed-up ≥ 3.5: ${verdict(w.speed.speedUp >= 3.5)}`,
+    },
+    { figure: `swarm, bytes per holder (${many.holders} holders, median share)`, peerdex: w.speed.shares.map((x) => `${int(x * 100)}%`).join(' '), baseline: '', ratio: '', target: '' },
+    {
+      figure: `swarm, client peak RSS (${formatSize(w.size)}): ${m.manyBig.holders} holders vs 1 holder`,
+      peerdex: mib(m.manyBig.clientPeakRss),
+      baseline: mib(m.singleBig.clientPeakRss),
+      ratio: '',
+      target: `< 150 MB: ${verdict(m.manyBig.clientPeakRss < 150e6)}`,
+    },
+    {
+      figure: `swarm, client peak RSS (${formatSize(w.smallSize)}): ${m.manySmall.holders} holders vs 1 holder`,
+      peerdex: mib(m.manySmall.clientPeakRss),
+      baseline: mib(m.singleSmall.clientPeakRss),
+      ratio: '',
+      target: `flat: ${verdict(flat)}`,
+    },
+  ];
 }
 
 export function consoleTable(r: BenchReport): string {
@@ -139,6 +175,19 @@ function runsDetail(r: BenchReport): string[] {
       });
     }
     out.push('', `Index filled with ${int(r.index.names)} registrations at ${int(r.index.fillPerSecond)} R/s (${int(r.index.fillLost)} resent after a loss); index RSS then ${mib(r.index.indexRssAfterFill)}.`);
+  }
+  const w = r.swarm;
+  if (w) {
+    out.push('', '#### Swarm runs', '', '| case | holders | size | run | s | client peak | client CPU s | bytes per holder |', '|---|---|---|---|---|---|---|---|');
+    const cases: [string, SwarmCase][] = [
+      [`speed, ${formatSize(w.uploadRate)}/s each`, w.speed.many],
+      [`speed, ${formatSize(w.uploadRate)}/s each`, w.speed.single],
+      ...Object.values(w.memory).map((c): [string, SwarmCase] => ['memory, no cap', c]),
+    ];
+    for (const [label, c] of cases) {
+      c.runs.forEach((x, n) => out.push(`| ${label} | ${c.holders} | ${formatSize(c.size)} | ${n + 1} | ${fixed(x.seconds)} | ${mib(x.clientPeakRss)} | ${fixed(x.clientCpu)} | ${shareText(x.bytesByHolder)} |`));
+    }
+    if (w.speed.singleRunsCapped) out.push('', `The single capped holder ran fewer times than --runs: each of its runs takes about ${fixed(w.size / w.uploadRate, 0)} s.`);
   }
   return out;
 }

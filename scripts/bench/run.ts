@@ -1,10 +1,10 @@
 /**
  * `npm run bench`: peerdex against bare-Node baselines, on loopback, bounded in time.
  *
- *   npm run bench -- [--size 1GiB] [--runs 3] [--only transfer,index,scale] [--duration 4]
+ *   npm run bench -- [--size 1GiB] [--runs 3] [--only transfer,index,scale,swarm] [--duration 4]
  *                    [--names 100000] [--rate 20000] [--window 256] [--sockets 4]
  *                    [--counts 100000,1000000] [--profile] [--udp-scale] [--out docs/benchmarks.md]
- *                    [--no-write] [--timeout 20]
+ *                    [--swarm-size 200MiB] [--no-write] [--timeout 20]
  *
  * Every option can also be given as PEERDEX_BENCH_<NAME> (PEERDEX_BENCH_SIZE=256MiB). Prints a
  * table, rewrites the generated section of docs/benchmarks.md, and stops every process it
@@ -18,6 +18,7 @@ import { BENCH_DIR, formatSize, parseArgs, parseSize, stopAllChildren } from './
 import { formatProfile, summarizeProfiles, type TimeWindow } from './profile.js';
 import { consoleTable, writeReport, type BenchReport } from './report.js';
 import { benchScale, type ScaleResult } from './scale.js';
+import { benchSwarm, type SwarmBenchResult } from './swarm.js';
 import { benchTransfer, type TransferBenchResult } from './transfer.js';
 
 const argv = parseArgs(process.argv.slice(2));
@@ -31,7 +32,7 @@ const root = resolve(BENCH_DIR, '..', '..', '..');
 const options = {
   size: parseSize(opt('size', '1GiB')),
   runs: Math.max(1, Number(opt('runs', '3'))),
-  only: new Set(opt('only', 'transfer,index,scale').split(',')),
+  only: new Set(opt('only', 'transfer,index,scale,swarm').split(',')),
   duration: Number(opt('duration', '4')),
   names: Number(opt('names', '100000')),
   rate: Number(opt('rate', '20000')),
@@ -42,6 +43,8 @@ const options = {
   profile: flag('profile'),
   /** Also fill an index with the largest of --counts over UDP and measure S latency there. */
   udpScale: flag('udp-scale'),
+  /** File size of the swarm benchmark (4 capped holders vs 1; client memory with 8 holders). */
+  swarmSize: parseSize(opt('swarm-size', '200MiB')),
   out: resolve(root, opt('out', 'docs/benchmarks.md')),
   write: !flag('no-write'),
   timeoutMin: Number(opt('timeout', '20')),
@@ -83,6 +86,7 @@ async function main(): Promise<void> {
   let index: IndexBenchResult | undefined;
   let scale: ScaleResult | undefined;
   let udpScale: LargeIndexLatency | undefined;
+  let swarm: SwarmBenchResult | undefined;
   let indexWindows: { index: TimeWindow; baseline: TimeWindow } | undefined;
   if (options.only.has('transfer')) {
     log(`\n[transfer] ${formatSize(options.size)}, ${options.runs} alternated runs: peer download from peer serve vs a bare Node pipe`);
@@ -103,6 +107,10 @@ async function main(): Promise<void> {
     if (options.udpScale) {
       udpScale = await latencyAtSize({ names: Math.max(...options.counts), rate: options.rate, duration: options.duration, log });
     }
+  }
+  if (options.only.has('swarm')) {
+    log(`\n[swarm] ${formatSize(options.swarmSize)}: peer download from several peer serve holders at once vs from one`);
+    swarm = await benchSwarm({ size: options.swarmSize, runs: options.runs, work, log });
   }
 
   const profiles = [];
@@ -125,13 +133,14 @@ async function main(): Promise<void> {
   const report: BenchReport = {
     startedAt,
     seconds: (Date.now() - startedAt.getTime()) / 1000,
-    options: { size: formatSize(options.size), runs: options.runs, duration: options.duration, names: options.names, rate: options.rate, window: options.window, sockets: options.sockets, counts: options.counts.join('/'), profile: options.profile, 'udp-scale': options.udpScale },
+    options: { size: formatSize(options.size), runs: options.runs, duration: options.duration, names: options.names, rate: options.rate, window: options.window, sockets: options.sockets, counts: options.counts.join('/'), profile: options.profile, 'udp-scale': options.udpScale, 'swarm-size': formatSize(options.swarmSize) },
     loadBefore,
     loadAfter: os.loadavg(),
     transfer,
     index,
     scale,
     udpScale,
+    swarm,
     profiles,
   };
   log(`\n${consoleTable(report)}`);
