@@ -18,22 +18,29 @@ import { TransferParser, type TransferAnswer } from '../protocol/transfer-parser
 const READ_BUFFER_SIZE = 1024 * 1024;
 
 /**
- * The buffers the socket reads into (net's `onread`). A read that filled a good part of the
- * buffer hands it on as is (payload slices go to the sink without a copy) and the next read
- * gets a fresh buffer; a small read is copied out and the buffer reused, so a trickle of small
- * reads cannot pin a megabyte per few bytes while the sink holds them.
+ * The buffers the socket reads into (net's `onread`). Reads fill one 1 MiB buffer one after
+ * another, each read handed on as a view of the part it filled (payload slices go to the sink
+ * without a copy); once less than a quarter is left, the next read gets a fresh buffer. So a
+ * buffer is shared by the reads that filled it instead of being pinned whole by one 300 KiB
+ * read, and memory kept alive by the data still on its way to disk stays close to that data.
+ * A small read is copied out, so a trickle of tiny reads cannot pin a megabyte.
  */
 class ReadBuffers {
   #current = Buffer.allocUnsafe(READ_BUFFER_SIZE);
+  #used = 0;
 
   /** The buffer for the next read (net calls it after every read). */
-  readonly next = (): Buffer => this.#current;
+  readonly next = (): Buffer => this.#current.subarray(this.#used);
 
   /** The `n` bytes just read, as a Buffer the caller may keep. */
   take(n: number): Buffer {
-    if (n < READ_BUFFER_SIZE / 4) return Buffer.from(this.#current.subarray(0, n));
-    const chunk = this.#current.subarray(0, n);
-    this.#current = Buffer.allocUnsafe(READ_BUFFER_SIZE);
+    if (n < 16 * 1024) return Buffer.from(this.#current.subarray(this.#used, this.#used + n));
+    const chunk = this.#current.subarray(this.#used, this.#used + n);
+    this.#used += n;
+    if (READ_BUFFER_SIZE - this.#used < READ_BUFFER_SIZE / 4) {
+      this.#current = Buffer.allocUnsafe(READ_BUFFER_SIZE);
+      this.#used = 0;
+    }
     return chunk;
   }
 }

@@ -19,6 +19,8 @@ export class PrefixHasher {
   #hashed = 0;
   #running: Promise<void> | undefined;
   #generation = 0;
+  /** One piece-sized buffer for every read (hashing is done before the next read starts). */
+  #buffer: Buffer | undefined;
 
   constructor(map: PieceMap, store: PieceStore) {
     this.#map = map;
@@ -56,7 +58,8 @@ export class PrefixHasher {
     while (this.#hashed < this.#map.count && this.#map.isDone(this.#hashed)) {
       const generation = this.#generation;
       const i = this.#hashed;
-      const data = await this.#store.readPiece(i);
+      this.#buffer ??= Buffer.allocUnsafe(this.#map.pieceSize);
+      const data = await this.#store.readPiece(i, 'part', this.#buffer);
       if (generation !== this.#generation) continue; // reset while reading: start over
       this.#hash.update(data);
       this.#hashed = i + 1;

@@ -37,7 +37,7 @@ export class RangeSink extends Writable {
 
   constructor(options: RangeSinkOptions) {
     // A few MiB may wait for the disk while the socket keeps reading.
-    super({ highWaterMark: 4 * 1024 * 1024 });
+    super({ highWaterMark: 1024 * 1024 });
     this.#o = options;
     this.#piece = options.first;
     this.#position = options.map.range(options.first).offset;
