@@ -4,7 +4,8 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { IndexServer, type IndexServerEvent } from '../index/udp-server.js';
 import { formatHostPort } from '../protocol/fields.js';
-import { escapeForTerminal, runMain, timestamp, untilSignal } from './output.js';
+import { escapeForTerminal, runMain, timestamp } from './output.js';
+import { ignoreClosedOutput, untilStopSignal } from './process-guards.js';
 
 const argv = yargs(hideBin(process.argv))
   .scriptName('index-server')
@@ -54,6 +55,7 @@ function describe(e: IndexServerEvent): string | undefined {
   }
 }
 
+ignoreClosedOutput();
 runMain('index-server', async () => {
   const server = await IndexServer.listen({
     port: argv.port,
@@ -65,7 +67,7 @@ runMain('index-server', async () => {
   });
   const { address, port } = server.address();
   // Handle signals before announcing the port: a script may stop us as soon as it reads it.
-  const stopped = untilSignal();
+  const stopped = untilStopSignal();
   process.stdout.write(`${timestamp()} index listening on udp ${formatHostPort(address, port)} (ttl ${argv.ttl} s)\n`);
   server.on('error', (err) => process.stderr.write(`${timestamp()} socket error: ${err.message}\n`));
   if (!argv.quiet) {

@@ -13,7 +13,8 @@ import { RateLimiter } from '../peer/rate-limiter.js';
 import { tempPaths } from '../peer/swarm/piece-store.js';
 import { checkCount, checkPort, checkRate, checkSeconds, checkSize, formatBytes, indexClientFrom, printJson } from './common.js';
 import { DownloadDisplay } from './download-display.js';
-import { escapeForTerminal, untilSignal } from './output.js';
+import { escapeForTerminal } from './output.js';
+import { untilStopSignal } from './process-guards.js';
 import { describePeerEvent, listenPeer, log, type PeerArgs } from './peer-serve.js';
 
 export interface DownloadArgs extends PeerArgs {
@@ -53,10 +54,7 @@ export async function downloadCommand(args: DownloadArgs): Promise<void> {
   const names = await namesToFetch(args, index);
 
   const stopped = new AbortController();
-  const signalled = untilSignal().then((sig) => {
-    stopped.abort();
-    return sig;
-  });
+  const signalled = untilStopSignal(() => stopped.abort());
   const limiter = rate === undefined ? undefined : new RateLimiter({ bytesPerSecond: rate });
   const seeding = args.seed ? await listenPeer(args, true) : undefined;
   const display = new DownloadDisplay({ bars: args.progress ?? (process.stdout.isTTY === true && !args.json), verbose: args.verbose });

@@ -7,7 +7,8 @@ import { Peer, type PeerEvent } from '../peer/peer.js';
 import { RateLimiter } from '../peer/rate-limiter.js';
 import type { SeederEvent } from '../peer/seeder.js';
 import { checkPort, checkRate, formatBytes, indexClientFrom, type IndexArgs } from './common.js';
-import { escapeForTerminal, timestamp, untilSignal } from './output.js';
+import { escapeForTerminal, timestamp } from './output.js';
+import { untilStopSignal } from './process-guards.js';
 
 export interface ServeArgs extends IndexArgs {
   dir: string;
@@ -105,7 +106,11 @@ export async function serveCommand(args: ServeArgs): Promise<void> {
   const st = await stat(args.dir).catch(() => undefined);
   if (!st?.isDirectory()) throw new PeerdexError('ERR_USAGE', `--dir ${args.dir} is not a folder`);
   // Handle signals from the start: a script may stop us as soon as it reads the port line.
-  const stopped = untilSignal();
+  let registered: (() => number) | undefined;
+  const stopped = untilStopSignal((signal) => {
+    const what = registered ? `deregistering ${registered()} file(s) and closing` : 'stopping';
+    log(`${signal}: ${what} (press Ctrl-C again to quit at once)`);
+  });
   const { peer, close, uploadRate } = await listenPeer(args, false);
   peer.on('event', (e) => {
     const line = describePeerEvent(e, args.quiet);
@@ -113,9 +118,12 @@ export async function serveCommand(args: ServeArgs): Promise<void> {
   });
   const cap = uploadRate === undefined ? '' : `, uploads capped at ${formatBytes(uploadRate)}/s`;
   log(`serving ${args.dir} on tcp ${formatHostPort(args.host, peer.port)}, index ${peer.index.label}${cap}`);
-  await peer.start();
-  log(`${peer.seeder.names.length} file(s) registered for tcp port ${peer.port}; refreshing every ${args.refresh} s (Ctrl-C to stop)`);
-  const signal = await stopped;
-  log(`${signal}: deregistering ${peer.seeder.names.length} file(s) and closing`);
+  // A stop during start-up (an index that does not answer) must not wait for it.
+  const started = await Promise.race([peer.start().then(() => true), stopped.then(() => false)]);
+  if (started) {
+    log(`${peer.seeder.names.length} file(s) registered for tcp port ${peer.port}; refreshing every ${args.refresh} s (Ctrl-C to stop)`);
+    registered = () => peer.seeder.names.length;
+  }
+  await stopped;
   await close();
 }

@@ -7,6 +7,7 @@ import { downloadCommand } from './peer-download.js';
 import { deregisterCommand, listCommand, registerCommand, searchCommand } from './peer-index-commands.js';
 import { serveCommand } from './peer-serve.js';
 import { runMain } from './output.js';
+import { ignoreClosedOutput } from './process-guards.js';
 
 const json = { type: 'boolean', default: false, describe: 'print one JSON document for scripts' } as const;
 const contentPort = { type: 'number', default: DEFAULT_CONTENT_PORT, describe: 'TCP port of the content server that holds the file' } as const;
@@ -24,6 +25,7 @@ function servingOptions<T>(y: Argv<T>) {
     .option('max-upload-rate', { type: 'string', describe: 'cap on bytes per second sent to all downloaders together, like 500k or 10M (k = 1024; default: no cap)' });
 }
 
+ignoreClosedOutput();
 runMain('peer', async () => {
   await withIndexOptions(yargs(hideBin(process.argv)))
     .scriptName('peer')
