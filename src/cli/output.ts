@@ -5,13 +5,27 @@
 import { isPeerdexError } from '../protocol/errors.js';
 import { isControlChar } from '../protocol/fields.js';
 
-/** Replaces control characters (escape sequences included) with visible \xNN / \uNNNN text. */
+/**
+ * Characters that are invisible yet change what a line shows: bidi embeddings, overrides,
+ * isolates and marks (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C) can reorder the
+ * text around a name, zero-width characters (U+200B-U+200D, U+2060, U+FEFF) make two names
+ * look alike, and U+2028/U+2029 break lines in some terminals and viewers.
+ */
+export function isInvisibleFormatChar(cp: number): boolean {
+  if (cp < 0x2000) return cp === 0x061c;
+  return (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202e) || cp === 0x2060 || (cp >= 0x2066 && cp <= 0x2069) || cp === 0xfeff;
+}
+
+/**
+ * Replaces control characters (escape sequences included), lone surrogates and invisible
+ * format characters with visible \xNN / \uNNNN text.
+ */
 export function escapeForTerminal(text: string): string {
   let out = '';
   for (const ch of text) {
     const cp = ch.codePointAt(0)!;
-    if (isControlChar(cp)) out += cp <= 0xff ? `\\x${cp.toString(16).padStart(2, '0')}` : `\\u${cp.toString(16).padStart(4, '0')}`;
-    else if (cp >= 0xd800 && cp <= 0xdfff) out += `\\u${cp.toString(16)}`;
+    if (isControlChar(cp)) out += `\\x${cp.toString(16).padStart(2, '0')}`;
+    else if ((cp >= 0xd800 && cp <= 0xdfff) || isInvisibleFormatChar(cp)) out += `\\u${cp.toString(16).padStart(4, '0')}`;
     else out += ch;
   }
   return out;
@@ -42,17 +56,4 @@ export function runMain(prog: string, main: () => Promise<void>): void {
       setImmediate(() => process.exit(1)).unref();
     },
   );
-}
-
-/** Resolves on the first SIGINT or SIGTERM. */
-export function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const on = (sig: NodeJS.Signals) => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-      resolve(sig);
-    };
-    process.on('SIGINT', on);
-    process.on('SIGTERM', on);
-  });
 }

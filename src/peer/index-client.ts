@@ -1,14 +1,12 @@
 /**
- * Talks to the index over UDP: one request, a timeout, retries with backoff. Every exchange
- * uses its own socket, so a late or duplicated reply to an earlier request can never be
- * taken for the answer to this one.
+ * Talks to the index over UDP: one request, a timeout, retries with backoff (udp-exchange.ts).
+ * Every exchange uses its own socket, connected to the index, so a late or duplicated reply
+ * to an earlier request can never be taken for the answer to this one, and nothing but the
+ * index's own address and port can answer.
  */
-import dgram from 'node:dgram';
-import { isIP } from 'node:net';
 import { ErrorCode, PeerdexError } from '../protocol/errors.js';
 import { formatHostPort } from '../protocol/fields.js';
 import {
-  decodeIndexReply,
   encodeHolder,
   encodeLeave,
   encodeList,
@@ -16,7 +14,8 @@ import {
   type Holder,
   type IndexReply,
 } from '../protocol/index-messages.js';
-import { ListAssembler, type ServerListing } from './list-assembler.js';
+import { LIST_LIMITS, ListAssembler, type ServerListing } from './list-assembler.js';
+import { connectUdp, runExchange, type ExchangeSpec, type ExchangeTiming, type Verdict } from './udp-exchange.js';
 
 export interface IndexClientOptions {
   host: string;
@@ -28,29 +27,39 @@ export interface IndexClientOptions {
   backoff?: number;
   /** Longest single wait, in ms. Default 1500 (all 8 tries end within about 9 s). */
   maxTimeoutMs?: number;
+  /**
+   * Tries answered by "port unreachable" (and nothing else) after which the exchange ends
+   * with "nothing is listening". Default 3 (within about 0.8 s with the default timeouts):
+   * more than one, so an index that is restarting gets a moment to come back.
+   */
+  refusedTries?: number;
+  /** Longest a whole O listing may take, in ms, retries included. Default 60,000. */
+  listDeadlineMs?: number;
+  /** Most servers a listing may announce. Default 2,000,000 (the index's registration cap). */
+  maxListServers?: number;
+  /** Most packets of names a listing may announce in all. Default 2,000,000 (likewise). */
+  maxListNames?: number;
 }
-
-/** Bound on attempts that made progress and so were not counted as tries (O only). */
-const MAX_FREE_TRIES = 1000;
-
-/** What a reply handler decides: done with a value, ignore the datagram, or retry after a wait. */
-type Verdict<T> = { done: T } | { retry: PeerdexError } | undefined;
 
 export class IndexClient {
   readonly host: string;
   readonly port: number;
-  readonly #timeoutMs: number;
-  readonly #tries: number;
-  readonly #backoff: number;
-  readonly #maxTimeoutMs: number;
+  readonly #timing: ExchangeTiming;
+  readonly #listDeadlineMs: number;
+  readonly #listLimits: { maxServers: number; maxNames: number };
 
   constructor(options: IndexClientOptions) {
     this.host = options.host;
     this.port = options.port;
-    this.#timeoutMs = options.timeoutMs ?? 300;
-    this.#tries = options.tries ?? 8;
-    this.#backoff = options.backoff ?? 1.6;
-    this.#maxTimeoutMs = options.maxTimeoutMs ?? 1500;
+    this.#timing = {
+      timeoutMs: options.timeoutMs ?? 300,
+      tries: options.tries ?? 8,
+      backoff: options.backoff ?? 1.6,
+      maxTimeoutMs: options.maxTimeoutMs ?? 1500,
+      refusedTries: options.refusedTries ?? 3,
+    };
+    this.#listDeadlineMs = options.listDeadlineMs ?? 60_000;
+    this.#listLimits = { maxServers: options.maxListServers ?? LIST_LIMITS.maxServers, maxNames: options.maxListNames ?? LIST_LIMITS.maxNames };
   }
 
   get label(): string {
@@ -69,52 +78,75 @@ export class IndexClient {
 
   /** S: the next holder of `filename`. Rejects with ERR_NOT_FOUND when nobody has it. */
   search(filename: string): Promise<Holder> {
-    return this.#exchange(encodeSearch(filename), () => {}, (reply) => {
-      if (reply.type === 'S' && reply.holder.filename === filename) return { done: reply.holder };
-      if (reply.type === 'E') {
-        if (reply.code === ErrorCode.NotFound) throw new PeerdexError('ERR_NOT_FOUND', `no peer has "${filename}"`);
-        return this.#remoteError(reply, 'search');
-      }
-      return undefined;
+    return this.#exchange({
+      pdu: encodeSearch(filename),
+      onReply: (reply) => {
+        if (reply.type === 'S' && reply.holder.filename === filename) {
+          // An S reply must name its holder: an empty addr ("the sender") makes no sense from
+          // the index. It is noted and waited past rather than final, so one forged datagram
+          // cannot cut a search short while the true answer is on its way; if no good answer
+          // comes, the error says what the index sent instead of "did not answer".
+          if (reply.holder.addr === '') return { retry: new PeerdexError('ERR_MALFORMED_PDU', `index ${this.label} answered the search for "${filename}" with no holder address`) };
+          return { done: reply.holder };
+        }
+        if (reply.type === 'E') {
+          if (reply.code === ErrorCode.NotFound) throw new PeerdexError('ERR_NOT_FOUND', `no peer has "${filename}"`);
+          return this.#remoteError(reply, 'search');
+        }
+        return undefined;
+      },
     });
   }
 
   /** O: the whole listing, asked again until every server's packets have arrived. */
   list(): Promise<ServerListing[]> {
-    const assembler = new ListAssembler();
-    // An attempt that completed some servers does not use up a try: a long listing on a
-    // lossy network gets through group by group (at most one free attempt per server).
-    return this.#exchange(encodeList(), () => assembler.startAttempt(), (reply) => {
-      if (reply.type === 'E') return this.#remoteError(reply, 'list');
-      if (reply.type !== 'O') return undefined;
-      assembler.add(reply.fields);
-      const complete = assembler.result();
-      return complete ? { done: complete } : undefined;
+    const assembler = new ListAssembler(this.#listLimits);
+    return this.#exchange({
+      pdu: encodeList(),
+      // An attempt that completed some servers does not use up a try: a long listing on a
+      // lossy network gets through group by group (bounded by the deadline).
+      onTry: () => assembler.startAttempt(),
+      onReply: (reply) => {
+        if (reply.type === 'E') return this.#remoteError(reply, 'list');
+        if (reply.type !== 'O') return undefined;
+        try {
+          assembler.add(reply.fields);
+        } catch (err) {
+          const e = err as PeerdexError;
+          throw new PeerdexError(e.code, `index ${this.label} ${e.message}`);
+        }
+        const complete = assembler.result();
+        return complete ? { done: complete } : undefined;
+      },
+      deadline: { ms: this.#listDeadlineMs, what: 'its listing' },
     });
   }
 
   /** E 1: tells the index this address is leaving. No reply comes; sent twice against loss. */
   async leave(): Promise<void> {
-    const socket = this.#socket();
+    const socket = await connectUdp(this.host, this.port);
     const pdu = encodeLeave();
     try {
-      for (let i = 0; i < 2; i++) await new Promise<void>((resolve) => socket.send(pdu, this.port, this.host, () => resolve()));
+      for (let i = 0; i < 2; i++) await new Promise<void>((resolve) => socket.send(pdu, () => resolve()));
     } finally {
       socket.close();
     }
   }
 
   #ackExchange(pdu: Buffer, filename: string, what: string): Promise<void> {
-    return this.#exchange(pdu, () => {}, (reply, tryNo) => {
-      if (reply.type === 'A' && reply.filename === filename) return { done: undefined };
-      if (reply.type === 'E') {
-        // T is not idempotent on the wire: when the A to an earlier try was lost, the retry
-        // finds nothing left and gets E 3. After a retry that means "done", not "never existed".
-        if (reply.code === ErrorCode.NotFound && what === 'deregister' && tryNo > 1) return { done: undefined };
-        if (reply.code === ErrorCode.NotFound) throw new PeerdexError('ERR_NOT_FOUND', `index ${this.label} has no such registration of "${filename}"`, { remoteCode: reply.code });
-        return this.#remoteError(reply, what);
-      }
-      return undefined;
+    return this.#exchange({
+      pdu,
+      onReply: (reply, tryNo) => {
+        if (reply.type === 'A' && reply.filename === filename) return { done: undefined };
+        if (reply.type === 'E') {
+          // T is not idempotent on the wire: when the A to an earlier try was lost, the retry
+          // finds nothing left and gets E 3. After a retry that means "done", not "never existed".
+          if (reply.code === ErrorCode.NotFound && what === 'deregister' && tryNo > 1) return { done: undefined };
+          if (reply.code === ErrorCode.NotFound) throw new PeerdexError('ERR_NOT_FOUND', `index ${this.label} has no such registration of "${filename}"`, { remoteCode: reply.code });
+          return this.#remoteError(reply, what);
+        }
+        return undefined;
+      },
     });
   }
 
@@ -125,55 +157,7 @@ export class IndexClient {
     throw err;
   }
 
-  #socket(): dgram.Socket {
-    const socket = dgram.createSocket(isIP(this.host) === 6 ? 'udp6' : 'udp4');
-    socket.on('error', () => {}); // ICMP port unreachable etc.: treated as silence, then retried
-    return socket;
-  }
-
-  /**
-   * Sends `pdu` and feeds each reply to `onReply` until it returns `done`. A try ends at its
-   * timeout (or a `retry` verdict); `onTry` runs before each send.
-   */
-  #exchange<T>(pdu: Buffer, onTry: () => boolean | void, onReply: (reply: IndexReply, tryNo: number) => Verdict<T>): Promise<T> {
-    const socket = this.#socket();
-    let lastRefusal: PeerdexError | undefined;
-    return new Promise<T>((resolve, reject) => {
-      let tryNo = 0;
-      let timer: NodeJS.Timeout | undefined;
-      let wait = this.#timeoutMs;
-      const finish = (fn: () => void) => {
-        clearTimeout(timer);
-        socket.close();
-        fn();
-      };
-      let freeTries = 0;
-      const attempt = () => {
-        if (tryNo > 0 && onTry() === true && freeTries < MAX_FREE_TRIES) {
-          freeTries++;
-          tryNo--; // the last attempt made progress: it does not count against the tries
-        }
-        if (tryNo === this.#tries) {
-          const err = lastRefusal ?? new PeerdexError('ERR_TIMEOUT', `index ${this.label} did not answer after ${this.#tries} ${this.#tries === 1 ? 'try' : 'tries'}`);
-          return finish(() => reject(err));
-        }
-        tryNo++;
-        socket.send(pdu, this.port, this.host);
-        timer = setTimeout(attempt, wait);
-        wait = Math.min(wait * this.#backoff, this.#maxTimeoutMs);
-      };
-      socket.on('message', (msg) => {
-        let verdict: Verdict<T>;
-        try {
-          verdict = onReply(decodeIndexReply(msg), tryNo);
-        } catch (err) {
-          if ((err as PeerdexError).code === 'ERR_MALFORMED_PDU') return; // garbage: keep waiting
-          return finish(() => reject(err));
-        }
-        if (verdict && 'done' in verdict) finish(() => resolve(verdict.done));
-        else if (verdict && 'retry' in verdict) lastRefusal = verdict.retry;
-      });
-      attempt();
-    });
+  #exchange<T>(spec: ExchangeSpec<T>): Promise<T> {
+    return connectUdp(this.host, this.port).then((socket) => runExchange(socket, this.label, this.#timing, spec));
   }
 }

@@ -13,6 +13,7 @@
  * packet of the server before it are lost, the next server's first packet can be taken for
  * that earlier server's (a handful of consecutive losses; see docs/protocol.md).
  */
+import { PeerdexError } from '../protocol/errors.js';
 import { isAddress, parseCount, parsePort } from '../protocol/fields.js';
 
 export interface ServerListing {
@@ -28,7 +29,26 @@ interface Group {
   packets: Map<number, string[]>;
 }
 
+export interface ListLimits {
+  /**
+   * Most servers an O sequence may announce (its count, or distinct headers seen). Default
+   * 2,000,000: the index's default registration cap, and every server holds at least one.
+   */
+  maxServers?: number;
+  /**
+   * Most packets the servers of one listing may announce in all (so also per server). Each
+   * packet carries at least one name, so this bounds the names too. Default 2,000,000, the
+   * index's default registration cap.
+   */
+  maxNames?: number;
+}
+
+/** Defaults of ListLimits, shared with the index client's options. */
+export const LIST_LIMITS = { maxServers: 2_000_000, maxNames: 2_000_000 } as const;
+
 export class ListAssembler {
+  readonly #maxServers: number;
+  readonly #maxNames: number;
   #numServers: number | undefined;
   readonly #complete = new Map<string, ServerListing>();
   /** Servers seen but not yet complete, by `addr;port`. */
@@ -39,6 +59,13 @@ export class ListAssembler {
   #lastId = -1;
   /** Packets (of servers not yet complete) first received in the current attempt. */
   #newThisAttempt = 0;
+  /** Sum of the packet counts announced by the servers held (partial or complete). */
+  #announcedPackets = 0;
+
+  constructor(limits: ListLimits = {}) {
+    this.#maxServers = limits.maxServers ?? LIST_LIMITS.maxServers;
+    this.#maxNames = limits.maxNames ?? LIST_LIMITS.maxNames;
+  }
 
   /**
    * A new O is being sent. Returns whether the previous attempt brought any packet not had
@@ -51,9 +78,15 @@ export class ListAssembler {
     return progressed;
   }
 
+  /**
+   * Takes one O PDU's fields. Throws ERR_MALFORMED_PDU when the sequence announces more
+   * servers or packets than the limits: such a listing cannot be held, so asking again is
+   * pointless (a hostile or broken index could otherwise keep a client busy for hours).
+   */
   add(fields: readonly string[]): void {
     if (fields.length === 1) {
       const n = parseCount(fields[0]!);
+      if (n !== undefined && n > this.#maxServers) throw tooMany(`${n} servers`, this.#maxServers);
       if (n !== undefined) this.#numServers = n;
       this.#open = undefined;
       return;
@@ -75,6 +108,7 @@ export class ListAssembler {
       // between attempts (or a packet was misplaced): gather that server again from scratch.
       if (seen.join(';') !== names.join(';')) {
         this.#partial.delete(`${open.addr};${open.port}`);
+        this.#announcedPackets -= open.expected;
         this.#open = undefined;
       }
       return;
@@ -109,6 +143,11 @@ export class ListAssembler {
     let group = this.#partial.get(key);
     // A different packet count means the listing changed since: start that server again.
     if (!group || group.expected !== expected) {
+      const packets = this.#announcedPackets - (group?.expected ?? 0) + expected;
+      if (packets > this.#maxNames) throw tooMany(`${packets} packets of names`, this.#maxNames);
+      const servers = this.#partial.size + this.#complete.size + (group ? 0 : 1);
+      if (servers > this.#maxServers) throw tooMany(`${servers} servers`, this.#maxServers);
+      this.#announcedPackets = packets;
       group = { addr, port, expected, packets: new Map() };
       this.#partial.set(key, group);
     }
@@ -125,3 +164,5 @@ export class ListAssembler {
     this.#open = undefined;
   }
 }
+
+const tooMany = (what: string, limit: number) => new PeerdexError('ERR_MALFORMED_PDU', `announced ${what} in its listing, over the limit of ${limit}`);

@@ -104,4 +104,45 @@ describe('ListAssembler', () => {
     feed(a, '2', '127.0.0.1;7001;3', '0;a1', '1;a2', '2;a3', '10.0.0.2;7002;1', '0;b1');
     expect(a.result()?.[0]?.names).toEqual(['a1', 'a2', 'a3']);
   });
+
+  describe('limits', () => {
+    const tooMany = (what: string, limit: number) => ({ code: 'ERR_MALFORMED_PDU', message: `announced ${what} in its listing, over the limit of ${limit}` });
+
+    it('refuses a count of servers over the limit (default 2,000,000)', () => {
+      expect(() => feed(new ListAssembler(), '1000000000')).toThrow(expect.objectContaining(tooMany('1000000000 servers', 2_000_000)));
+      expect(() => feed(new ListAssembler({ maxServers: 5 }), '6')).toThrow(expect.objectContaining(tooMany('6 servers', 5)));
+      expect(feed(new ListAssembler({ maxServers: 5 }), '5').result()).toBeUndefined();
+    });
+
+    it('refuses one server announcing more packets than the limit of names', () => {
+      expect(() => feed(new ListAssembler(), '1', '127.0.0.1;7001;1000000000')).toThrow(expect.objectContaining(tooMany('1000000000 packets of names', 2_000_000)));
+    });
+
+    it('counts the packets announced by all servers together', () => {
+      const a = feed(new ListAssembler({ maxNames: 4 }), '3', '127.0.0.1;7001;2', '10.0.0.2;7002;2');
+      expect(() => feed(a, '::1;7003;1')).toThrow(expect.objectContaining(tooMany('5 packets of names', 4)));
+    });
+
+    it('refuses more distinct server headers than the limit, even without a count', () => {
+      const a = feed(new ListAssembler({ maxServers: 2 }), '127.0.0.1;7001;1', '10.0.0.2;7002;1', '127.0.0.1;7001;1');
+      expect(() => feed(a, '::1;7003;1')).toThrow(expect.objectContaining(tooMany('3 servers', 2)));
+    });
+
+    it('does not count a server twice when its packet count changes between attempts', () => {
+      const a = new ListAssembler({ maxNames: 3 });
+      feed(a, '1', '127.0.0.1;7001;2', '0;a1');
+      a.startAttempt();
+      feed(a, '1', '127.0.0.1;7001;3', '0;a1', '1;a2', '2;a3');
+      expect(a.result()).toEqual([{ addr: '127.0.0.1', port: 7001, names: ['a1', 'a2', 'a3'] }]);
+    });
+
+    it('frees the packets of a server gathered again from scratch', () => {
+      const a = new ListAssembler({ maxNames: 3 });
+      feed(a, '2', '127.0.0.1;7001;2', '0;a1');
+      a.startAttempt();
+      feed(a, '2', '127.0.0.1;7001;2', '0;changed'); // the listing changed: A starts over
+      feed(a, '10.0.0.2;7002;3', '0;b1', '1;b2', '2;b3');
+      expect(a.result()).toBeUndefined();
+    });
+  });
 });
