@@ -18,6 +18,8 @@ export interface ServeArgs extends IndexArgs {
   rescan: number;
   idleTimeout: number;
   maxConnections: number;
+  maxConnectionsPerSource: number;
+  includeHidden: boolean;
   /** Bytes per second as typed (`500k`, `10M`); absent means no cap. */
   maxUploadRate?: string | undefined;
   quiet: boolean;
@@ -68,6 +70,8 @@ export interface PeerArgs extends IndexArgs {
   host: string;
   idleTimeout: number;
   maxConnections: number;
+  maxConnectionsPerSource: number;
+  includeHidden: boolean;
   maxUploadRate?: string | undefined;
   refresh: number;
   rescan: number;
@@ -79,7 +83,9 @@ export async function listenPeer(args: PeerArgs, downloadsOnly: boolean): Promis
   const port = checkPort(args.port, 'port', true);
   if (!(args.refresh > 0 && args.rescan > 0)) throw new PeerdexError('ERR_USAGE', '--refresh and --rescan must be positive numbers of seconds');
   if (!(args.idleTimeout > 0 && args.idleTimeout <= 86_400)) throw new PeerdexError('ERR_USAGE', `--idle-timeout must be 0 < seconds <= 86400, got ${args.idleTimeout}`);
-  if (!(Number.isInteger(args.maxConnections) && args.maxConnections >= 1)) throw new PeerdexError('ERR_USAGE', `--max-connections must be a whole number >= 1, got ${args.maxConnections}`);
+  for (const [flag, n] of [['max-connections', args.maxConnections], ['max-connections-per-source', args.maxConnectionsPerSource]] as const) {
+    if (!(Number.isInteger(n) && n >= 1)) throw new PeerdexError('ERR_USAGE', `--${flag} must be a whole number >= 1, got ${n}`);
+  }
   const uploadRate = checkRate(args.maxUploadRate, 'max-upload-rate');
   // One limiter for every connection: the cap is on the whole peer, not per downloader.
   const uploadLimiter = uploadRate === undefined ? undefined : new RateLimiter({ bytesPerSecond: uploadRate });
@@ -90,6 +96,8 @@ export async function listenPeer(args: PeerArgs, downloadsOnly: boolean): Promis
     host: args.host,
     idleTimeoutMs: args.idleTimeout * 1000,
     maxConnections: args.maxConnections,
+    maxConnectionsPerSource: args.maxConnectionsPerSource,
+    includeHidden: args.includeHidden,
     uploadLimiter,
     refreshMs: args.refresh * 1000,
     rescanMs: args.rescan * 1000,
@@ -126,4 +134,7 @@ export async function serveCommand(args: ServeArgs): Promise<void> {
   }
   await stopped;
   await close();
+  // Registrations still being retried from start-up must not keep the process alive: what
+  // they did is taken back or expires with the index's TTL.
+  setImmediate(() => process.exit()).unref();
 }

@@ -47,8 +47,10 @@ export class IndexClient {
   readonly #timing: ExchangeTiming;
   readonly #listDeadlineMs: number;
   readonly #listLimits: { maxServers: number; maxNames: number };
+  readonly #options: IndexClientOptions;
 
   constructor(options: IndexClientOptions) {
+    this.#options = options;
     this.host = options.host;
     this.port = options.port;
     this.#timing = {
@@ -60,6 +62,14 @@ export class IndexClient {
     };
     this.#listDeadlineMs = options.listDeadlineMs ?? 60_000;
     this.#listLimits = { maxServers: options.maxListServers ?? LIST_LIMITS.maxServers, maxNames: options.maxListNames ?? LIST_LIMITS.maxNames };
+  }
+
+  /**
+   * The same index with other waits and tries: `peer serve` stopping sends its deregistrations
+   * with one or two short tries, so an index that is down cannot hold up the stop.
+   */
+  withTiming(timing: Pick<IndexClientOptions, 'timeoutMs' | 'tries' | 'maxTimeoutMs' | 'refusedTries'>): IndexClient {
+    return new IndexClient({ ...this.#options, ...timing });
   }
 
   get label(): string {

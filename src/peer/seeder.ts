@@ -22,6 +22,8 @@ export interface SeederOptions {
   rescanMs?: number;
   /** Index requests in flight at once. Default 16. */
   concurrency?: number;
+  /** Longest close() spends deregistering (ms). Default 2500: a stop ends within 3 s. */
+  closeBoundMs?: number;
 }
 
 export type SeederEvent =
@@ -50,7 +52,7 @@ export class Seeder extends EventEmitter<{ event: [SeederEvent] }> {
 
   constructor(options: SeederOptions) {
     super();
-    this.#o = { refreshMs: 30_000, rescanMs: 5_000, concurrency: 16, ...options };
+    this.#o = { refreshMs: 30_000, rescanMs: 5_000, concurrency: 16, closeBoundMs: 2500, ...options };
     this.#queue = new PQueue({ concurrency: this.#o.concurrency });
   }
 
@@ -73,7 +75,7 @@ export class Seeder extends EventEmitter<{ event: [SeederEvent] }> {
     const { files, skipped } = await this.#o.library.scan();
     for (const { name, reason } of skipped) this.#warnOnce(name, reason);
     const present = new Set(files);
-    const jobs: Promise<void>[] = [];
+    const jobs: Promise<unknown>[] = [];
     for (const name of this.#registered.keys()) {
       if (!present.has(name)) jobs.push(this.#queue.add(() => this.#deregister(name)));
     }
@@ -91,12 +93,28 @@ export class Seeder extends EventEmitter<{ event: [SeederEvent] }> {
     await Promise.all([...this.#registered].map(([name, r]) => this.#queue.add(() => this.#send(name, r.sha256))));
   }
 
-  /** Stops the timers and deregisters every name. Idempotent. */
+  /**
+   * Stops the timers, drops registrations not yet sent, and deregisters every name: all at
+   * once (up to 256 in flight), each with two short tries, and for at most `closeBoundMs` in
+   * all, so a stop is prompt whatever the index does. What the index did not confirm expires
+   * with its TTL (said in one event). Idempotent.
+   */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       for (const t of this.#timers) clearInterval(t);
-      await this.#cycle;
-      await Promise.all(this.names.map((name) => this.#queue.add(() => this.#deregister(name))));
+      this.#queue.clear();
+      const quick = this.#o.index.withTiming({ tries: 2, timeoutMs: 400, maxTimeoutMs: 400, refusedTries: 1 });
+      const queue = new PQueue({ concurrency: 256 });
+      const names = this.names;
+      let confirmed = 0;
+      const all = Promise.all(names.map((name) => queue.add(async () => (await this.#deregister(name, quick)) && confirmed++)));
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.#o.closeBoundMs)));
+      await Promise.race([all, bound]);
+      clearTimeout(timer);
+      queue.clear();
+      const left = names.length - confirmed;
+      if (left > 0) this.emit('event', { type: 'index-error', message: `index ${this.#o.index.label} did not confirm ${left} deregistration(s); they expire with its TTL` });
     })();
     return this.#closing;
   }
@@ -123,6 +141,8 @@ export class Seeder extends EventEmitter<{ event: [SeederEvent] }> {
     const sha256 = await this.#o.library.digest(file);
     if (await this.#send(name, sha256)) {
       this.#registered.set(name, { sha256, size: file.size, mtimeMs: file.mtimeMs, ino: file.ino });
+      // A registration that was on its way when close() began is taken back at once.
+      if (this.#closing) return void this.#deregister(name, this.#o.index.withTiming({ tries: 2, timeoutMs: 400, maxTimeoutMs: 400 }));
       this.emit('event', { type: 'registered', name, size: file.size, sha256 });
     }
   }
@@ -147,16 +167,21 @@ export class Seeder extends EventEmitter<{ event: [SeederEvent] }> {
     }
   }
 
-  async #deregister(name: string): Promise<void> {
+  /** Sends T for `name`; true when the index confirmed it (or had it no more). */
+  async #deregister(name: string, index = this.#o.index): Promise<boolean> {
     const r = this.#registered.get(name);
-    if (!r) return;
+    if (!r) return true;
     this.#registered.delete(name);
     try {
-      await this.#o.index.deregister(this.#holder(name, r.sha256));
+      await index.deregister(this.#holder(name, r.sha256));
       this.emit('event', { type: 'deregistered', name });
+      return true;
     } catch (err) {
-      // Already gone (expired, index restarted) is fine; anything else is worth a line.
-      if (!isPeerdexError(err) || err.code !== 'ERR_NOT_FOUND') this.emit('event', { type: 'index-error', message: (err as Error).message });
+      // Already gone (expired, index restarted) is fine.
+      if (isPeerdexError(err) && err.code === 'ERR_NOT_FOUND') return true;
+      // While closing, the summary line says it once; otherwise each failure is worth a line.
+      if (!this.#closing) this.emit('event', { type: 'index-error', message: (err as Error).message });
+      return false;
     }
   }
 
