@@ -1,11 +1,14 @@
 /** `peer register | deregister | search | list`: one index request each, printed for people or as JSON. */
 import { basename } from 'node:path';
 import { stat } from 'node:fs/promises';
-import { PeerdexError } from '../protocol/errors.js';
+import picomatch from 'picomatch';
+import { PeerdexError, isPeerdexError } from '../protocol/errors.js';
+import type { IndexClient } from '../peer/index-client.js';
 import { filenameProblem, formatHostPort } from '../protocol/fields.js';
 import { sha256File } from '../peer/digest.js';
 import { fileError } from '../peer/partial-file.js';
 import { checkPort, indexClientFrom, printJson, type IndexArgs } from './common.js';
+import { holdersByName, listingBlocks } from './listing-format.js';
 import { escapeForTerminal } from './output.js';
 
 export async function registerCommand(args: IndexArgs & { file: string; port: number; json: boolean }): Promise<void> {
@@ -34,16 +37,53 @@ export async function deregisterCommand(args: IndexArgs & { name: string; port: 
   else process.stdout.write(`deregistered "${escapeForTerminal(args.name)}" (content port ${port}) from index ${index.label}\n`);
 }
 
-export async function searchCommand(args: IndexArgs & { name: string; json: boolean }): Promise<void> {
+const GLOB_CHARS = /[*?[\]{}]/;
+
+export interface SearchArgs extends IndexArgs {
+  name: string;
+  json: boolean;
+  contains: boolean;
+}
+
+/**
+ * `peer search NAME` asks the index for the next holder of that exact name (S). A glob
+ * (`'*.txt'`) or `--contains TEXT` is answered from the listing (O) instead, with every holder
+ * of every matching name; an exact name nobody has falls back to the names containing it.
+ */
+export async function searchCommand(args: SearchArgs): Promise<void> {
   const index = indexClientFrom(args);
-  const problem = filenameProblem(args.name);
-  if (problem) throw new PeerdexError('ERR_USAGE', `cannot search for "${escapeForTerminal(args.name)}": ${problem}`);
-  const h = await index.search(args.name);
+  const pattern = String(args.name);
+  if (args.contains || GLOB_CHARS.test(pattern)) return searchListing(index, pattern, args);
+  const problem = filenameProblem(pattern);
+  if (problem) throw new PeerdexError('ERR_USAGE', `cannot search for "${escapeForTerminal(pattern)}": ${problem}`);
+  let h;
+  try {
+    h = await index.search(pattern);
+  } catch (err) {
+    if (isPeerdexError(err) && err.code === 'ERR_NOT_FOUND') return searchListing(index, pattern, { ...args, contains: true }, err);
+    throw err;
+  }
   if (args.json) printJson({ filename: h.filename, addr: h.addr, port: h.port, sha256: h.sha256 ?? null });
   else process.stdout.write(`"${escapeForTerminal(h.filename)}" is held by ${formatHostPort(h.addr, h.port)}${h.sha256 ? ` (sha256 ${h.sha256})` : ''}\n`);
 }
 
-export async function listCommand(args: IndexArgs & { json: boolean }): Promise<void> {
+async function searchListing(index: IndexClient, pattern: string, args: SearchArgs, exactMiss?: PeerdexError): Promise<void> {
+  const needle = pattern.toLowerCase();
+  const matches = args.contains ? (name: string) => name.toLowerCase().includes(needle) : picomatch(pattern, { dot: true });
+  const found = holdersByName(await index.list(), matches);
+  if (found.length === 0) {
+    // An exact name nobody has keeps its own error ("no peer has ...").
+    throw exactMiss ?? new PeerdexError('ERR_NOT_FOUND', `no name in index ${index.label} ${args.contains ? 'contains' : 'matches'} "${escapeForTerminal(pattern)}"`);
+  }
+  if (args.json) return printJson({ pattern, contains: args.contains, matches: found });
+  if (exactMiss) process.stdout.write(`no name is exactly "${escapeForTerminal(pattern)}"; names containing it:\n`);
+  for (const m of found) {
+    const where = m.holders.map((h) => formatHostPort(h.addr, h.port)).join(', ');
+    process.stdout.write(`"${escapeForTerminal(m.filename)}" is held by ${where}\n`);
+  }
+}
+
+export async function listCommand(args: IndexArgs & { json: boolean; long: boolean }): Promise<void> {
   const index = indexClientFrom(args);
   const servers = await index.list();
   if (args.json) {
@@ -56,10 +96,6 @@ export async function listCommand(args: IndexArgs & { json: boolean }): Promise<
   }
   const total = servers.reduce((n, s) => n + s.names.length, 0);
   process.stdout.write(`index ${index.label}: ${servers.length} content server(s), ${total} registration(s)\n`);
-  const width = Math.max(...servers.map((s) => formatHostPort(s.addr, s.port).length), 'SERVER'.length);
-  process.stdout.write(`${'SERVER'.padEnd(width)}  NAMES\n`);
-  for (const s of servers) {
-    const names = [...s.names].sort().map((n) => escapeForTerminal(n));
-    process.stdout.write(`${formatHostPort(s.addr, s.port).padEnd(width)}  ${names.join(', ')}\n`);
-  }
+  const width = process.stdout.isTTY ? process.stdout.columns : 80;
+  for (const line of listingBlocks(servers, { width, long: args.long })) process.stdout.write(`${line}\n`);
 }
