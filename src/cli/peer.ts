@@ -50,11 +50,20 @@ runMain('peer', async () => {
     )
     .command(
       'search <name>',
-      'show the next holder of a name',
-      (y) => y.positional('name', { type: 'string', demandOption: true }).option('json', json),
+      'find holders: an exact name asks the index for its next holder; a glob (quote it) or --contains searches the listing',
+      (y) =>
+        y
+          .positional('name', { type: 'string', demandOption: true, describe: "a name, a glob like '*.txt', or text with --contains" })
+          .option('contains', { type: 'boolean', default: false, describe: 'find names containing this text (any case)' })
+          .option('json', json),
       (a) => searchCommand(a),
     )
-    .command('list', 'list every content server and its names', (y) => y.option('json', json), (a) => listCommand(a))
+    .command(
+      'list',
+      'list every content server and its names',
+      (y) => y.option('long', { alias: 'l', type: 'boolean', default: false, describe: 'one name per line' }).option('json', json),
+      (a) => listCommand(a),
+    )
     .command(
       'download [names..]',
       'download files from every holder at once, verify, keep and share them',
