@@ -22,6 +22,8 @@ function servingOptions<T>(y: Argv<T>) {
     .option('rescan', { type: 'number', default: 5, describe: 'seconds between looks for added or removed files' })
     .option('idle-timeout', { type: 'number', default: 30, describe: 'seconds before an idle connection is closed' })
     .option('max-connections', { type: 'number', default: 256, describe: 'downloads served at once' })
+    .option('max-connections-per-source', { type: 'number', default: 16, describe: 'connections one address may hold at once' })
+    .option('include-hidden', { type: 'boolean', default: false, describe: 'also share files whose names start with a dot' })
     .option('max-upload-rate', { type: 'string', describe: 'cap on bytes per second sent to all downloaders together, like 500k or 10M (k = 1024; default: no cap)' });
 }
 

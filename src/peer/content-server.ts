@@ -1,17 +1,20 @@
 /**
  * The content server: answers D requests over TCP with an E PDU, or a C header and C frames
  * (PROTOCOL.md section 2). Each connection is served by its own async loop, so a slow or
- * silent downloader only ever holds up itself; idle connections are closed.
+ * silent downloader only ever holds up itself. Abuse is bounded: connections per source and
+ * in all (ConnectionSlots: the one idle longest makes room for a newcomer), a deadline for
+ * each request to arrive whole (PduReader), a downloader that stops reading is cut off
+ * (FrameSender), and files are opened so nothing outside the folder is ever sent (FileLibrary).
  */
 import { EventEmitter } from 'node:events';
-import { open, type FileHandle } from 'node:fs/promises';
 import net from 'node:net';
 import { ErrorCode, isPeerdexError, listenError } from '../protocol/errors.js';
 import { formatHostPort } from '../protocol/fields.js';
 import { encodeError } from '../protocol/index-messages.js';
 import { decodePdu } from '../protocol/pdu.js';
 import { encodeContentHeader, packetsFor, parseDownloadFields, type DownloadRequest } from '../protocol/transfer-messages.js';
-import type { FileLibrary } from './file-library.js';
+import { ConnectionSlots, type Slot } from './connection-slots.js';
+import type { FileLibrary, OpenedFile } from './file-library.js';
 import { FrameSender } from './send-range.js';
 import { PduReader } from './pdu-reader.js';
 import type { RateLimiter } from './rate-limiter.js';
@@ -24,15 +27,37 @@ export interface ContentServerOptions {
   /** TCP port; 0 picks a free one. Default 9100. */
   port?: number;
   host?: string;
-  /** Close a connection after this long without traffic. Default 30 s. */
+  /**
+   * Close a connection that has no request answered for this long (bytes of an unfinished
+   * request do not count), and one whose downloader reads nothing of an answer for this long.
+   * Default 30 s.
+   */
   idleTimeoutMs?: number;
-  /** Connections served at once; more are answered E 6 and closed. Default 256. */
+  /**
+   * Connections served at once. At the limit the connection idle longest is closed to make
+   * room; only when every connection is busy answering is a newcomer answered E 6 and closed.
+   * Default 256.
+   */
   maxConnections?: number;
+  /** Connections from one address; more are answered E 6 and closed. Default 16. */
+  maxConnectionsPerSource?: number;
+  /** A D PDU must arrive whole within this long of its first byte, or the connection is closed. Default 10 s. */
+  requestTimeoutMs?: number;
   /**
    * Caps the bytes per second of frame payload sent to all downloaders together (every
    * connection shares it). The caller owns it and closes it; none means no limit.
    */
   uploadLimiter?: RateLimiter;
+}
+
+/** One admitted connection. */
+interface Connection {
+  socket: net.Socket;
+  remote: string;
+  slot: Slot;
+  reader: PduReader;
+  /** An answer is being written: no E PDU may be slipped in. */
+  busy: boolean;
 }
 
 export type ContentServerEvent =
@@ -44,10 +69,13 @@ export class ContentServer extends EventEmitter<{ event: [ContentServerEvent] }>
   readonly #server: net.Server;
   readonly #library: FileLibrary;
   readonly #idleTimeoutMs: number;
+  readonly #requestTimeoutMs: number;
   readonly #maxConnections: number;
   readonly #uploadLimiter: RateLimiter | undefined;
+  readonly #slots: ConnectionSlots;
   readonly #sockets = new Set<net.Socket>();
-  readonly #refusing = new Set<net.Socket>();
+  /** Refused or shut-out connections, left a moment to read their E PDU; oldest first. */
+  readonly #lingering = new Set<net.Socket>();
   #closed: Promise<void> | undefined;
 
   private constructor(server: net.Server, options: ContentServerOptions) {
@@ -55,8 +83,14 @@ export class ContentServer extends EventEmitter<{ event: [ContentServerEvent] }>
     this.#server = server;
     this.#library = options.library;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
     this.#maxConnections = options.maxConnections ?? 256;
     this.#uploadLimiter = options.uploadLimiter;
+    this.#slots = new ConnectionSlots({
+      max: this.#maxConnections,
+      maxPerSource: options.maxConnectionsPerSource ?? 16,
+      idleTimeoutMs: this.#idleTimeoutMs,
+    });
     server.on('connection', (socket) => this.#accept(socket));
   }
 
@@ -87,7 +121,7 @@ export class ContentServer extends EventEmitter<{ event: [ContentServerEvent] }>
     this.#closed ??= new Promise((resolve) => {
       this.#server.close(() => resolve());
       for (const s of this.#sockets) s.destroy();
-      for (const s of this.#refusing) s.destroy();
+      for (const s of this.#lingering) s.destroy();
     });
     return this.#closed;
   }
@@ -95,76 +129,91 @@ export class ContentServer extends EventEmitter<{ event: [ContentServerEvent] }>
   #accept(socket: net.Socket): void {
     const remote = formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
     socket.on('error', () => {}); // resets from vanished downloaders are routine; 'close' follows
-    if (this.#sockets.size >= this.#maxConnections) {
-      // Tracked apart from the served ones (they do not count against the limit), so that a
-      // client that never closes its side is still cut off, and close() does not wait for it.
-      this.#refusing.add(socket);
-      socket.once('close', () => this.#refusing.delete(socket));
-      socket.setTimeout(this.#idleTimeoutMs, () => socket.destroy());
-      socket.end(encodeError(ErrorCode.Busy, 'too many connections, try again later'));
-      this.emit('event', { type: 'refused', code: ErrorCode.Busy, reason: 'connection limit', remote });
-      return;
-    }
+    const source = (socket.remoteAddress ?? '?').replace(/^::ffff:/, '');
+    let c: Connection | undefined;
+    const slot = this.#slots.admit(source, (end) => {
+      if (end === 'idle') socket.destroy();
+      else if (c) this.#shutOut(c, ErrorCode.Busy, 'closed to make room for a new connection (this one was idle longest)');
+    });
+    if (typeof slot === 'string') return this.#shutOut({ socket, remote }, ErrorCode.Busy, slot);
+    const reader = new PduReader(socket, {
+      deadlineMs: this.#requestTimeoutMs,
+      onLate: () => {
+        const reason = `request not complete within ${this.#requestTimeoutMs / 1000} s`;
+        if (c!.busy) socket.destroy();
+        else this.#shutOut(c!, ErrorCode.Malformed, reason);
+      },
+    });
+    c = { socket, remote, slot, reader, busy: false };
     this.#sockets.add(socket);
-    socket.once('close', () => this.#sockets.delete(socket));
-    socket.setTimeout(this.#idleTimeoutMs, () => socket.destroy());
-    void this.#serve(socket, remote);
+    socket.once('close', () => {
+      slot.release();
+      this.#sockets.delete(socket);
+    });
+    void this.#serve(c);
   }
 
   /** One request at a time per connection; requests sent ahead wait in the reader. */
-  async #serve(socket: net.Socket, remote: string): Promise<void> {
-    const reader = new PduReader(socket);
-    const sender = new FrameSender(socket, { limiter: this.#uploadLimiter });
+  async #serve(c: Connection): Promise<void> {
+    const sender = new FrameSender(c.socket, { limiter: this.#uploadLimiter, stallTimeoutMs: this.#idleTimeoutMs });
     for (;;) {
-      const pdu = await reader.next();
+      const pdu = await c.reader.next();
       if (!pdu) break;
+      c.slot.busy();
+      c.busy = true;
       try {
-        await this.#answer(socket, sender, pdu, remote);
+        await this.#answer(c, sender, pdu);
       } catch {
-        // Only a transfer under way can fail here (socket gone, file shrank): frames were
-        // promised, so the only honest answer left is to drop the connection.
-        socket.destroy();
+        // Only a transfer under way can fail here (socket gone, file shrank, downloader not
+        // reading): frames were promised, so the only honest answer left is to drop the connection.
+        c.socket.destroy();
         break;
       }
+      c.busy = false;
+      c.slot.idle();
     }
-    socket.end();
+    if (!c.socket.writableEnded) c.socket.end();
   }
 
-  async #answer(socket: net.Socket, sender: FrameSender, pdu: Buffer, remote: string): Promise<void> {
+  async #answer(c: Connection, sender: FrameSender, pdu: Buffer): Promise<void> {
     const request = this.#parse(pdu);
-    if (typeof request === 'string') return this.#refuse(socket, ErrorCode.Malformed, request, remote);
-    let file;
+    if (typeof request === 'string') return this.#refuse(c, ErrorCode.Malformed, request);
+    const opened = await this.#open(c, request.filename);
+    if (!opened) return;
+    const { file, handle } = opened;
     try {
-      file = await this.#library.resolve(request.filename);
-    } catch (err) {
-      if (!isPeerdexError(err)) throw err;
-      const code = err.code === 'ERR_INVALID_FIELD' ? ErrorCode.Malformed : ErrorCode.NotFound;
-      return this.#refuse(socket, code, err.message, remote);
-    }
-    const end = request.length === 0 ? file.size : request.offset + request.length;
-    if (request.offset > file.size || end > file.size) {
-      return this.#refuse(socket, ErrorCode.Malformed, `range ${request.offset}+${request.length} is past the end (${file.size} bytes)`, remote);
-    }
-    let handle: FileHandle | undefined;
-    let sha256: string;
-    try {
-      handle = await open(file.path, 'r');
-      sha256 = await this.#library.digest(file);
-    } catch (err) {
-      // Removed or unreadable since it was resolved: nothing promised yet, so answer E 3.
-      await handle?.close();
-      return this.#refuse(socket, ErrorCode.NotFound, `cannot read "${request.filename}": ${(err as NodeJS.ErrnoException).code ?? 'error'}`, remote);
-    }
-    const size = end - request.offset;
-    try {
-      socket.write(encodeContentHeader({ numPackets: packetsFor(size), size, sha256 }));
-      await sender.send(handle, request.offset, size);
-      this.emit('event', { type: 'served', name: request.filename, offset: request.offset, bytes: size, remote });
-    } catch (err) {
-      this.emit('event', { type: 'aborted', name: request.filename, reason: (err as Error).message, remote });
-      throw err;
+      const end = request.length === 0 ? file.size : request.offset + request.length;
+      if (request.offset > file.size || end > file.size) {
+        return this.#refuse(c, ErrorCode.Malformed, `range ${request.offset}+${request.length} is past the end (${file.size} bytes)`);
+      }
+      let sha256: string;
+      try {
+        sha256 = await this.#library.digest(file, handle);
+      } catch (err) {
+        // Unreadable: nothing promised yet, so answer E 3.
+        return this.#refuse(c, ErrorCode.NotFound, `cannot read "${request.filename}": ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+      }
+      const size = end - request.offset;
+      try {
+        await sender.send(encodeContentHeader({ numPackets: packetsFor(size), size, sha256 }), handle, request.offset, size);
+        this.emit('event', { type: 'served', name: request.filename, offset: request.offset, bytes: size, remote: c.remote });
+      } catch (err) {
+        this.emit('event', { type: 'aborted', name: request.filename, reason: (err as Error).message, remote: c.remote });
+        throw err;
+      }
     } finally {
       await handle.close();
+    }
+  }
+
+  /** The requested file opened, or undefined once the request is answered with an E. */
+  async #open(c: Connection, name: string): Promise<OpenedFile | undefined> {
+    try {
+      return await this.#library.open(name);
+    } catch (err) {
+      if (!isPeerdexError(err)) throw err;
+      this.#refuse(c, err.code === 'ERR_INVALID_FIELD' ? ErrorCode.Malformed : ErrorCode.NotFound, err.message);
+      return undefined;
     }
   }
 
@@ -180,11 +229,35 @@ export class ContentServer extends EventEmitter<{ event: [ContentServerEvent] }>
     return parseDownloadFields(fields);
   }
 
-  #refuse(socket: net.Socket, code: number, reason: string, remote: string): void {
-    socket.write(encodeError(code, reason));
+  #refuse(c: Connection, code: number, reason: string): void {
+    c.socket.write(encodeError(code, reason));
     // A client that sends garbage without reading our answers must not grow our buffers.
-    if (socket.writableLength > MAX_UNREAD_ANSWERS) socket.destroy();
-    this.emit('event', { type: 'refused', code, reason, remote });
+    if (c.socket.writableLength > MAX_UNREAD_ANSWERS) c.socket.destroy();
+    this.emit('event', { type: 'refused', code, reason, remote: c.remote });
+  }
+
+  /**
+   * Answers one last E and closes our side. The connection no longer counts against the limits
+   * but lingers (at most the idle timeout, and at most `maxConnections` of them, oldest cut
+   * first) so the client can read the answer before we close, which would otherwise reset it.
+   */
+  #shutOut(c: Pick<Connection, 'socket' | 'remote'> & Partial<Connection>, code: number, reason: string): void {
+    const { socket } = c;
+    c.reader?.stop();
+    c.slot?.release();
+    this.#sockets.delete(socket);
+    this.#lingering.add(socket);
+    if (this.#lingering.size > this.#maxConnections) {
+      const oldest = this.#lingering.values().next().value!;
+      this.#lingering.delete(oldest);
+      oldest.destroy();
+    }
+    const timer = setTimeout(() => socket.destroy(), this.#idleTimeoutMs);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      this.#lingering.delete(socket);
+    });
+    socket.end(encodeError(code, reason));
+    this.emit('event', { type: 'refused', code, reason, remote: c.remote });
   }
 }
-

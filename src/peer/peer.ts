@@ -22,6 +22,9 @@ export interface PeerOptions {
   host?: string;
   idleTimeoutMs?: number;
   maxConnections?: number;
+  maxConnectionsPerSource?: number;
+  /** Share names starting with a dot too (FileLibrary). */
+  includeHidden?: boolean;
   uploadLimiter?: RateLimiter | undefined;
   refreshMs?: number;
   rescanMs?: number;
@@ -68,13 +71,14 @@ export class Peer extends EventEmitter<{ event: [PeerEvent] }> {
   /** Listens (rejecting when the port is taken) and returns; call `start()` to register. */
   static async listen(options: PeerOptions): Promise<Peer> {
     const shared = options.downloadsOnly ? new Set<string>() : undefined;
-    const library = new FileLibrary(options.dir, { only: shared });
+    const library = new FileLibrary(options.dir, { only: shared, includeHidden: options.includeHidden });
     const server = await ContentServer.listen({
       library,
       port: options.port,
       host: options.host,
       idleTimeoutMs: options.idleTimeoutMs,
       maxConnections: options.maxConnections,
+      maxConnectionsPerSource: options.maxConnectionsPerSource,
       uploadLimiter: options.uploadLimiter,
     });
     return new Peer(options, server, library, shared);

@@ -2,11 +2,12 @@
  * ContentServer over real TCP on 127.0.0.1 (port 0), driven by raw sockets so every byte of
  * PROTOCOL.md section 2 is checked: the C header, the frames, E answers and connection rules.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ContentServer } from '../../src/peer/content-server.js';
+import { ContentServer, type ContentServerOptions } from '../../src/peer/content-server.js';
 import { FileLibrary } from '../../src/peer/file-library.js';
 import {
   binaryContent,
@@ -33,7 +34,7 @@ let server: ContentServer;
 
 afterEach(() => fx.cleanup());
 
-async function start(options: { idleTimeoutMs?: number; maxConnections?: number } = {}) {
+async function start(options: Partial<ContentServerOptions> = {}) {
   const started = await fx.contentServer(dir, options);
   server = started.server;
   port = started.port;
@@ -92,10 +93,10 @@ describe('whole files', () => {
     expect(c.buffered).toBe(0);
   });
 
-  it('serves names that are valid but unusual (spaces, UTF-8, a leading dot)', async () => {
+  it('serves names that are valid but unusual (spaces, UTF-8, a leading dot with includeHidden)', async () => {
     const names = ['with space.txt', 'ünïcødé-文件', '.hidden', 'x'.repeat(25)];
     for (const [i, name] of names.entries()) await writeFile(join(dir, name), `content ${i}`);
-    await start();
+    await start({ library: new FileLibrary(dir, { includeHidden: true }) });
     const c = await fx.raw(port);
     for (const [i, name] of names.entries()) {
       await c.write(D(name));
@@ -201,7 +202,7 @@ describe('connections', () => {
   });
 
   it('serves 20 concurrent downloads, all byte-identical', async () => {
-    await start();
+    await start({ maxConnectionsPerSource: 20 });
     const clients = await Promise.all(Array.from({ length: 20 }, () => fx.raw(port)));
     const answers = await Promise.all(
       clients.map(async (c, i) => {
@@ -259,18 +260,51 @@ describe('connections', () => {
     expect(expectC(await other.readAnswer()).content.equals(content)).toBe(true);
   });
 
-  it('refuses connections over the limit with E 6', async () => {
+  it('refuses connections over the limit with E 6 while every one is busy answering', async () => {
+    await writeFile(join(dir, 'big.bin'), Buffer.alloc(24 * MiB)); // more than the kernel buffers hold
     await start({ maxConnections: 2 });
-    const a = await fx.raw(port);
-    const b = await fx.raw(port);
-    await delay(20);
+    const busy = await Promise.all([fx.raw(port), fx.raw(port)]);
+    for (const b of busy) {
+      b.socket.pause(); // never reads: its answer stays under way
+      await b.write(D('big.bin'));
+    }
+    await delay(50);
     const c = await fx.raw(port);
     expectE(await c.readAnswer(), 6);
     await c.waitClosed();
-    for (const ok of [a, b]) {
+    expect(server.connections).toBe(2);
+  });
+
+  it('at the limit closes the connection idle longest to make room, with E 6', async () => {
+    const { events } = await start({ maxConnections: 2 });
+    const oldest = await fx.raw(port);
+    await delay(20);
+    const newer = await fx.raw(port);
+    await newer.write(D('blob.bin;0;4')); // answered: idle since after the older one
+    await newer.readAnswer();
+    const c = await fx.raw(port);
+    expectE(await oldest.readAnswer(), 6);
+    await oldest.waitClosed();
+    for (const ok of [newer, c]) {
       await ok.write(D('blob.bin;0;4'));
       expect(expectC(await ok.readAnswer()).content.equals(content.subarray(0, 4))).toBe(true);
     }
+    expect(events.some((e) => e.type === 'refused' && /make room/.test(e.reason))).toBe(true);
+  });
+
+  it('refuses connections past the per-source limit with E 6 while others are served', async () => {
+    await start({ maxConnectionsPerSource: 2 });
+    const held = [await fx.raw(port), await fx.raw(port)];
+    const third = await fx.raw(port);
+    const a = await third.readAnswer();
+    expect(a.type === 'E' && a.description).toMatch(/from 127\.0\.0\.1/);
+    expectE(a, 6);
+    await third.waitClosed();
+    held[0]!.close();
+    await waitFor(() => server.connections === 1, 2000, 'the place to be freed');
+    const again = await fx.raw(port);
+    await again.write(D('blob.bin;0;4'));
+    expectC(await again.readAnswer());
   });
 
   it('cuts off an over-limit client that keeps its side open, and close() does not wait for it', async () => {
@@ -362,6 +396,32 @@ describe('refusals', () => {
     // A link that stays inside the folder is an ordinary file of the folder.
     await c.write(D('link-in'));
     expect(expectC(await c.readAnswer()).content.toString()).toBe('inside');
+  });
+
+  it('does not serve hidden files, or links to them, without includeHidden (E 3)', async () => {
+    await writeFile(join(dir, '.secret'), 'hidden');
+    await symlink('.secret', join(dir, 'visible-link'));
+    await start();
+    const c = await fx.raw(port);
+    for (const name of ['.secret', 'visible-link']) {
+      await c.write(D(name));
+      expectE(await c.readAnswer(), 3);
+    }
+    expect((await new FileLibrary(dir).scan()).files).not.toContain('.secret');
+    expect((await new FileLibrary(dir, { includeHidden: true }).scan()).files).toContain('.secret');
+  });
+
+  it('does not serve a link to a file in a subfolder, nor a FIFO (E 3)', async () => {
+    await mkdir(join(dir, 'sub'));
+    await writeFile(join(dir, 'sub', 'deep'), 'deep');
+    await symlink(join(dir, 'sub', 'deep'), join(dir, 'link-deep'));
+    execFileSync('mkfifo', [join(dir, 'pipe')]);
+    await start();
+    const c = await fx.raw(port);
+    for (const name of ['link-deep', 'pipe']) {
+      await c.write(D(name));
+      expectE(await c.readAnswer(), 3);
+    }
   });
 
   it('does not serve folders or its own partial downloads (E 3)', async () => {
