@@ -6,7 +6,7 @@ import { PeerdexError, isPeerdexError } from '../protocol/errors.js';
 import type { IndexClient } from '../peer/index-client.js';
 import { filenameProblem, formatHostPort } from '../protocol/fields.js';
 import { sha256File } from '../peer/digest.js';
-import { fileError } from '../peer/partial-file.js';
+import { fileError } from '../peer/file-errors.js';
 import { checkPort, indexClientFrom, printJson, type IndexArgs } from './common.js';
 import { holdersByName, listingBlocks } from './listing-format.js';
 import { escapeForTerminal } from './output.js';

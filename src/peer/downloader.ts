@@ -13,7 +13,7 @@ import type { Holder } from '../protocol/index-messages.js';
 import { ContentConnection } from './content-client.js';
 import { sha256File } from './digest.js';
 import type { IndexClient } from './index-client.js';
-import { fileError } from './partial-file.js';
+import { fileError } from './file-errors.js';
 import { SwarmDownload, type SwarmEvent, type SwarmProgress } from './swarm/swarm-download.js';
 import type { HolderReport } from './swarm/holder-book.js';
 

@@ -9,7 +9,7 @@
  */
 import { open, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileError } from '../partial-file.js';
+import { fileError } from '../file-errors.js';
 import { TEMP_PREFIX } from '../file-library.js';
 import { PieceMap, type PieceMapJson } from './piece-map.js';
 
