@@ -17,6 +17,8 @@ const argv = yargs(hideBin(process.argv))
   .option('max-registrations', { type: 'number', default: 2_000_000, describe: 'registrations in all before E 6' })
   .option('max-per-source', { type: 'number', default: 100_000, describe: 'registrations from one address before E 6' })
   .option('max-list-unproven', { type: 'number', default: 64, describe: 'most O PDUs sent to an address with no registration (0 = no limit)' })
+  .option('redis', { type: 'string', describe: 'share the registry with other indexes through this Redis (redis://HOST:PORT[/DB])' })
+  .option('redis-prefix', { type: 'string', default: 'peerdex:', describe: 'key prefix: indexes with the same prefix share one registry' })
   .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'log nothing but startup and errors' })
   .check((a) => {
     if (!Number.isInteger(a.port) || a.port < 0 || a.port > 65535) throw new Error(`--port must be 0..65535, got ${a.port}`);
@@ -25,6 +27,7 @@ const argv = yargs(hideBin(process.argv))
       const value = a[flag] as number;
       if (!(Number.isInteger(value) && value >= 0)) throw new Error(`--${flag} must be a whole number >= 0, got ${value}`);
     }
+    if (a.redis !== undefined && !/^rediss?:\/\/[^/]+(\/\d+)?$/.test(a.redis)) throw new Error(`--redis must look like redis://HOST:PORT[/DB], got ${a.redis}`);
     return true;
   })
   .strict()
@@ -56,8 +59,24 @@ function describe(e: IndexServerEvent): string | undefined {
 }
 
 ignoreClosedOutput();
+/** With --redis: the replicated store, loaded before the socket answers anything. */
+async function openSharedStore(url: string) {
+  const { ReplicatedStore } = await import('../index/replicated-store.js');
+  const store = await ReplicatedStore.open({
+    url,
+    prefix: argv['redis-prefix'],
+    ttlMs: argv.ttl * 1000,
+    limits: { maxRegistrations: argv['max-registrations'], maxPerSource: argv['max-per-source'] },
+    onStatus: ({ message }) => process.stdout.write(`${timestamp()} ${message}\n`),
+  });
+  process.stdout.write(`${timestamp()} loaded ${store.size} registration(s) from ${url} (prefix ${argv['redis-prefix']})\n`);
+  return store;
+}
+
 runMain('index-server', async () => {
+  const store = argv.redis === undefined ? undefined : await openSharedStore(argv.redis);
   const server = await IndexServer.listen({
+    store,
     port: argv.port,
     host: argv.host,
     ttlSeconds: argv.ttl,
@@ -78,6 +97,7 @@ runMain('index-server', async () => {
   }
   const signal = await stopped;
   await server.close();
+  await store?.close();
   const s = server.stats;
   process.stdout.write(`${timestamp()} ${signal}: closed (${s.received} datagrams, ${s.replies} replies, ${s.refused} refused, ${s.dropped} dropped)\n`);
 });

@@ -1,6 +1,6 @@
 /**
  * The index's request handler: one datagram in, the reply datagrams and one event out.
- * Pure apart from mutating the registry it is given; the clock is a parameter.
+ * Pure apart from mutating the registry store it is given; the clock is a parameter.
  *
  * Checks run in PROTOCOL.md's order: well-formed (E 4), exists (E 3), permitted (E 5).
  */
@@ -16,7 +16,7 @@ import {
   packListNames,
   type Holder,
 } from '../protocol/index-messages.js';
-import type { Registry } from './registry.js';
+import type { RegistryStore } from './store.js';
 
 export type IndexEvent =
   | { type: 'registered'; holder: Holder; from: string }
@@ -34,7 +34,7 @@ export interface HandleResult {
 }
 
 export interface IndexHandlerOptions {
-  registry: Registry;
+  registry: RegistryStore;
   /** Accept an R whose addr names another host (off by default: PROTOCOL.md, E 5). */
   trustClaimedAddresses?: boolean;
   /**

@@ -10,6 +10,21 @@
 import { DigestSlab } from './digest-slab.js';
 import { InternTable } from './intern-table.js';
 import type { Holder } from '../protocol/index-messages.js';
+import {
+  ChangeFeed,
+  type ChangeKind,
+  type ChangeListener,
+  type ChangeOrigin,
+  type DeregisterOutcome,
+  type RegisterOutcome,
+  type RegistryLimits,
+  type RegistryStore,
+  type ServerListing,
+  type StoreChange,
+  type StoreEntry,
+} from './store.js';
+
+export type { DeregisterOutcome, RegisterOutcome, RegistryLimits, ServerListing } from './store.js';
 
 const NONE = -1;
 /**
@@ -20,23 +35,8 @@ const NONE = -1;
  */
 const ownCopy = (text: string): string => JSON.parse(JSON.stringify(text)) as string;
 
-export type RegisterOutcome = 'added' | 'refreshed' | 'full' | 'source-full';
-export type DeregisterOutcome = 'removed' | 'missing' | 'forbidden';
-
-export interface RegistryLimits {
-  /** Most live registrations in all (E 6 beyond it). */
-  maxRegistrations: number;
-  /** Most live registrations made from one source address (E 6 beyond it). */
-  maxPerSource: number;
-}
-
-export interface ServerListing {
-  addr: string;
-  port: number;
-  names: string[];
-}
-
-export class Registry {
+/** The in-memory store: every other store is built on it. */
+export class Registry implements RegistryStore {
   readonly #ttlMs: number;
   readonly #limits: RegistryLimits;
 
@@ -68,6 +68,7 @@ export class Registry {
   #prevBySource = new Int32Array(0);
   #expiresAt = new Float64Array(0);
   readonly #digests = new DigestSlab();
+  readonly #feed = new ChangeFeed();
 
   constructor(options: { ttlMs: number } & Partial<RegistryLimits>) {
     this.#ttlMs = options.ttlMs;
@@ -92,39 +93,19 @@ export class Registry {
     let found = this.#find(h);
     if (found !== NONE && this.#expiresAt[found]! <= now) {
       // Past its TTL it no longer exists: start afresh (no stale digest, the new source).
-      this.#remove(found);
+      this.#remove(found, 'expired', 'local');
       found = NONE;
     }
     if (found !== NONE) {
       this.#expiresAt[found] = now + this.#ttlMs;
       if (h.sha256) this.#digests.set(found, h.sha256);
+      if (this.#feed.active) this.#emit('refreshed', found, 'local');
       return 'refreshed';
     }
     if (this.#count >= this.#limits.maxRegistrations) return 'full';
     const sourceId = this.#sources.idOf(from);
     if (sourceId !== undefined && this.#sources.refs(sourceId) >= this.#limits.maxPerSource) return 'source-full';
-
-    const slot = this.#allocSlot();
-    const nameId = this.#names.acquire(h.filename);
-    const serverId = this.#servers.acquire(`${h.addr};${h.port}`);
-    const srcId = this.#sources.acquire(from);
-    this.#ensureHeads();
-    if (this.#servers.refs(serverId) === 1) {
-      // A new server (the same addr and port as before otherwise): keep its own copy of addr.
-      this.#serverAddr[serverId] = ownCopy(h.addr);
-      this.#serverPort[serverId] = h.port;
-    }
-
-    this.#regName[slot] = nameId;
-    this.#regServer[slot] = serverId;
-    this.#regSource[slot] = srcId;
-    this.#expiresAt[slot] = now + this.#ttlMs;
-    this.#digests.clear(slot);
-    if (h.sha256) this.#digests.set(slot, h.sha256);
-    this.#link(this.#nameHead, this.#nextByName, this.#prevByName, nameId, slot);
-    this.#link(this.#serverHead, this.#nextByServer, this.#prevByServer, serverId, slot);
-    this.#link(this.#sourceHead, this.#nextBySource, this.#prevBySource, srcId, slot);
-    this.#count++;
+    this.#insert(h, from, now + this.#ttlMs, 'local');
     return 'added';
   }
 
@@ -133,7 +114,7 @@ export class Registry {
     const slot = this.#find(h);
     if (slot === NONE || this.#expiresAt[slot]! <= now) return 'missing';
     if (this.#sources.keyOf(this.#regSource[slot]!) !== from) return 'forbidden';
-    this.#remove(slot);
+    this.#remove(slot, 'removed', 'local');
     return 'removed';
   }
 
@@ -148,7 +129,7 @@ export class Registry {
       const next = this.#nextByName[slot]!;
       if (this.#expiresAt[slot]! <= now) {
         // Moves the cursor on; when it was the last holder the head becomes NONE and we stop.
-        this.#remove(slot);
+        this.#remove(slot, 'expired', 'local');
         continue;
       }
       this.#nameCursor[nameId] = next;
@@ -164,7 +145,7 @@ export class Registry {
     for (let slot = this.#sourceHead[srcId]!; slot !== NONE; ) {
       const next = this.#nextBySource[slot]!;
       removed.push(this.#holderAt(slot));
-      this.#remove(slot);
+      this.#remove(slot, 'left', 'local');
       slot = next;
     }
     return removed;
@@ -176,7 +157,7 @@ export class Registry {
     for (let slot = 0; slot < this.#highWater; slot++) {
       if (this.#regName[slot] === NONE || this.#expiresAt[slot]! > now) continue;
       onExpired?.(this.#holderAt(slot));
-      this.#remove(slot);
+      this.#remove(slot, 'expired', 'local');
       removed++;
     }
     return removed;
@@ -196,6 +177,40 @@ export class Registry {
   /** Whether any live registration was made from `from` (the address has proven itself). */
   hasSource(from: string): boolean {
     return this.#sources.idOf(from) !== undefined;
+  }
+
+  *entries(now: number): Generator<StoreEntry> {
+    for (let slot = 0; slot < this.#highWater; slot++) {
+      if (this.#regName[slot] === NONE || this.#expiresAt[slot]! <= now) continue;
+      yield { holder: this.#holderAt(slot), from: this.#sources.keyOf(this.#regSource[slot]!), expiresAt: this.#expiresAt[slot]! };
+    }
+  }
+
+  apply(change: StoreChange): void {
+    const { holder, from, expiresAt } = change;
+    const slot = this.#find(holder);
+    if (change.kind !== 'added' && change.kind !== 'refreshed') {
+      // Only what that index removed: not a registration made since from elsewhere or refreshed.
+      const same = slot !== NONE && this.#sources.keyOf(this.#regSource[slot]!) === from;
+      if (same && (change.kind !== 'expired' || this.#expiresAt[slot]! <= expiresAt)) this.#remove(slot, change.kind, 'replicated');
+      return;
+    }
+    if (slot === NONE) {
+      this.#insert(holder, from, expiresAt, 'replicated');
+    } else if (expiresAt >= this.#expiresAt[slot]!) {
+      if (this.#sources.keyOf(this.#regSource[slot]!) !== from) {
+        this.#remove(slot, 'removed', 'replicated');
+        this.#insert(holder, from, expiresAt, 'replicated');
+        return;
+      }
+      this.#expiresAt[slot] = expiresAt;
+      if (holder.sha256) this.#digests.set(slot, holder.sha256);
+      if (this.#feed.active) this.#emit('refreshed', slot, 'replicated');
+    }
+  }
+
+  onChange(listener: ChangeListener): () => void {
+    return this.#feed.subscribe(listener);
   }
 
   // ---- internals ----------------------------------------------------------------------
@@ -224,7 +239,39 @@ export class Registry {
     };
   }
 
-  #remove(slot: number): void {
+  /** A new registration; no caps (the callers check them where they apply). */
+  #insert(h: Holder, from: string, expiresAt: number, origin: ChangeOrigin): void {
+    const slot = this.#allocSlot();
+    const nameId = this.#names.acquire(h.filename);
+    const serverId = this.#servers.acquire(`${h.addr};${h.port}`);
+    const srcId = this.#sources.acquire(from);
+    this.#ensureHeads();
+    if (this.#servers.refs(serverId) === 1) {
+      // A new server (the same addr and port as before otherwise): keep its own copy of addr.
+      this.#serverAddr[serverId] = ownCopy(h.addr);
+      this.#serverPort[serverId] = h.port;
+    }
+
+    this.#regName[slot] = nameId;
+    this.#regServer[slot] = serverId;
+    this.#regSource[slot] = srcId;
+    this.#expiresAt[slot] = expiresAt;
+    this.#digests.clear(slot);
+    if (h.sha256) this.#digests.set(slot, h.sha256);
+    this.#link(this.#nameHead, this.#nextByName, this.#prevByName, nameId, slot);
+    this.#link(this.#serverHead, this.#nextByServer, this.#prevByServer, serverId, slot);
+    this.#link(this.#sourceHead, this.#nextBySource, this.#prevBySource, srcId, slot);
+    this.#count++;
+    if (this.#feed.active) this.#emit('added', slot, origin);
+  }
+
+  #emit(kind: ChangeKind, slot: number, origin: ChangeOrigin): void {
+    const from = this.#sources.keyOf(this.#regSource[slot]!);
+    this.#feed.emit({ kind, holder: this.#holderAt(slot), from, expiresAt: this.#expiresAt[slot]!, origin });
+  }
+
+  #remove(slot: number, kind: ChangeKind, origin: ChangeOrigin): void {
+    if (this.#feed.active) this.#emit(kind, slot, origin);
     const nameId = this.#regName[slot]!;
     const serverId = this.#regServer[slot]!;
     const srcId = this.#regSource[slot]!;

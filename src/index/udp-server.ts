@@ -9,7 +9,8 @@ import { isIP } from 'node:net';
 import { normalizeAddress } from '../protocol/fields.js';
 import { listenError } from '../protocol/errors.js';
 import { createIndexHandler, type IndexEvent, type IndexHandler } from './handler.js';
-import { Registry, type RegistryLimits } from './registry.js';
+import { Registry } from './registry.js';
+import type { RegistryLimits, RegistryStore } from './store.js';
 import type { Holder } from '../protocol/index-messages.js';
 
 export interface IndexServerOptions {
@@ -24,6 +25,11 @@ export interface IndexServerOptions {
   maxListPdusUnproven?: number;
   /** Milliseconds since the epoch; injectable for tests. */
   now?: () => number;
+  /**
+   * The registry to serve (a replicated one for a cluster). Default: a new in-memory
+   * Registry built from ttlSeconds and limits. Its TTL is the store's own.
+   */
+  store?: RegistryStore;
 }
 
 export interface IndexStats {
@@ -36,7 +42,7 @@ export interface IndexStats {
 export type IndexServerEvent = IndexEvent | { type: 'expired'; holder: Holder };
 
 export class IndexServer extends EventEmitter<{ event: [IndexServerEvent]; error: [Error] }> {
-  readonly registry: Registry;
+  readonly registry: RegistryStore;
   readonly stats: IndexStats = { received: 0, dropped: 0, refused: 0, replies: 0 };
   readonly #socket: dgram.Socket;
   readonly #handle: IndexHandler;
@@ -48,7 +54,7 @@ export class IndexServer extends EventEmitter<{ event: [IndexServerEvent]; error
     super();
     this.#socket = socket;
     this.#now = options.now ?? Date.now;
-    this.registry = new Registry({ ttlMs: (options.ttlSeconds ?? 90) * 1000, ...options.limits });
+    this.registry = options.store ?? new Registry({ ttlMs: (options.ttlSeconds ?? 90) * 1000, ...options.limits });
     this.#handle = createIndexHandler({
       registry: this.registry,
       trustClaimedAddresses: options.trustClaimedAddresses,
