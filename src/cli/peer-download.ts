@@ -57,7 +57,8 @@ export async function downloadCommand(args: DownloadArgs): Promise<void> {
   const signalled = untilStopSignal(() => stopped.abort());
   const limiter = rate === undefined ? undefined : new RateLimiter({ bytesPerSecond: rate });
   const seeding = args.seed ? await listenPeer(args, true) : undefined;
-  const display = new DownloadDisplay({ bars: args.progress ?? (process.stdout.isTTY === true && !args.json), verbose: args.verbose });
+  const bars = args.progress ?? (process.stdout.isTTY === true && !args.json);
+  const display = new DownloadDisplay({ bars, verbose: args.verbose, plain: !args.json && args.progress !== false });
   seeding?.peer.on('event', (e) => {
     if (e.type === 'seeder' || e.type === 'server') {
       const line = describePeerEvent(e, !args.verbose);

@@ -3,6 +3,7 @@ import { basename } from 'node:path';
 import { stat } from 'node:fs/promises';
 import picomatch from 'picomatch';
 import { PeerdexError, isPeerdexError } from '../protocol/errors.js';
+import { ContentConnection } from '../peer/content-client.js';
 import type { IndexClient } from '../peer/index-client.js';
 import { filenameProblem, formatHostPort } from '../protocol/fields.js';
 import { sha256File } from '../peer/digest.js';
@@ -33,8 +34,31 @@ export async function deregisterCommand(args: IndexArgs & { name: string; port: 
   const problem = filenameProblem(args.name);
   if (problem) throw new PeerdexError('ERR_USAGE', `cannot deregister "${escapeForTerminal(args.name)}": ${problem}`);
   await index.deregister({ port, addr: '', filename: args.name });
-  if (args.json) printJson({ deregistered: args.name, port, index: index.label });
+  const servedHere = await stillServed(port, args.name);
+  if (args.json) printJson({ deregistered: args.name, port, index: index.label, stillServed: servedHere });
   else process.stdout.write(`deregistered "${escapeForTerminal(args.name)}" (content port ${port}) from index ${index.label}\n`);
+  if (servedHere) {
+    process.stderr.write(
+      `peer: warning: a peer on this host still serves "${escapeForTerminal(args.name)}" on port ${port}; its next refresh registers it again (remove the file from its folder, or stop that peer serve)\n`,
+    );
+  }
+}
+
+/**
+ * Whether a content server on this host's `port` has `name` (a running `peer serve`, which
+ * would register it again): asks for its first byte and hangs up.
+ */
+async function stillServed(port: number, name: string): Promise<boolean> {
+  const conn = await ContentConnection.open('127.0.0.1', port, { idleTimeoutMs: 2000 }).catch(() => undefined);
+  if (!conn) return false;
+  try {
+    await conn.request(name, 0, 1);
+    return true;
+  } catch (err) {
+    return isPeerdexError(err) && err.remoteCode === 4; // an empty file: there, but no byte 0
+  } finally {
+    conn.close();
+  }
 }
 
 const GLOB_CHARS = /[*?[\]{}]/;

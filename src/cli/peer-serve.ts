@@ -1,68 +1,29 @@
 /** `peer serve`: one Peer (content server, registrations, downloads) on the command line. */
 import { stat } from 'node:fs/promises';
+import { PeerHttpServer } from '../http/peer-http.js';
+import { httpSafetyProblem, parseListenAddress } from '../http/http-util.js';
 import { PeerdexError } from '../protocol/errors.js';
 import { formatHostPort } from '../protocol/fields.js';
-import type { ContentServerEvent } from '../peer/content-server.js';
-import { Peer, type PeerEvent } from '../peer/peer.js';
+import { Peer } from '../peer/peer.js';
 import { RateLimiter } from '../peer/rate-limiter.js';
-import type { SeederEvent } from '../peer/seeder.js';
-import { checkPort, checkRate, formatBytes, indexClientFrom, type IndexArgs } from './common.js';
-import { escapeForTerminal, timestamp } from './output.js';
+import { checkCount, checkPort, checkRate, checkSeconds, formatBytes, indexClientFrom, type IndexArgs } from './common.js';
+import { eventLogger, type LogFormat } from './log-format.js';
+import { timestamp } from './output.js';
+import { describePeerEvent, peerEventFields, peerEventLevel } from './peer-log.js';
 import { untilStopSignal } from './process-guards.js';
 
-export interface ServeArgs extends IndexArgs {
-  dir: string;
-  port: number;
-  host: string;
-  refresh: number;
-  rescan: number;
-  idleTimeout: number;
-  maxConnections: number;
-  maxConnectionsPerSource: number;
-  includeHidden: boolean;
-  /** Bytes per second as typed (`500k`, `10M`); absent means no cap. */
-  maxUploadRate?: string | undefined;
+export interface ServeArgs extends PeerArgs {
   quiet: boolean;
+  /** `[HOST:]PORT` of the page, API and metrics; absent: no HTTP. */
+  http?: string | undefined;
+  httpToken?: string | undefined;
+  logFormat: LogFormat;
+  jobs: number;
 }
 
 export const log = (line: string) => process.stdout.write(`${timestamp()} ${line}\n`);
 
-function describeSeeder(e: SeederEvent): string {
-  switch (e.type) {
-    case 'registered':
-      return `registered "${escapeForTerminal(e.name)}" (${formatBytes(e.size)}, sha256 ${e.sha256})`;
-    case 'deregistered':
-      return `deregistered "${escapeForTerminal(e.name)}"`;
-    case 'skipped':
-      return `warning: not sharing "${escapeForTerminal(e.name)}": ${e.reason}`;
-    case 'index-error':
-      return `warning: ${escapeForTerminal(e.message)}`;
-    case 'index-ok':
-      return 'index answers again';
-  }
-}
-
-function describeServer(e: ContentServerEvent): string {
-  switch (e.type) {
-    case 'served':
-      return `sent "${escapeForTerminal(e.name)}" (${formatBytes(e.bytes)}${e.offset > 0 ? ` from byte ${e.offset}` : ''}) to ${e.remote}`;
-    case 'refused':
-      return `refused a request from ${e.remote}: E ${e.code} ${escapeForTerminal(e.reason)}`;
-    case 'aborted':
-      return `transfer to ${e.remote} stopped: ${escapeForTerminal(e.reason)}`;
-  }
-}
-
-/** The log line for a peer event, or undefined for events not logged (`quiet` keeps warnings). */
-export function describePeerEvent(e: PeerEvent, quiet: boolean): string | undefined {
-  if (e.type === 'server') return quiet ? undefined : describeServer(e.event);
-  if (e.type === 'seeder') return quiet && e.event.type !== 'skipped' && e.event.type !== 'index-error' ? undefined : describeSeeder(e.event);
-  if (e.type === 'download-failed') return `download of "${escapeForTerminal(e.name)}" failed: ${escapeForTerminal(e.error.message)}`;
-  if (quiet) return undefined;
-  if (e.type === 'download-started') return `downloading "${escapeForTerminal(e.name)}"`;
-  if (e.type === 'download-done') return `downloaded "${escapeForTerminal(e.name)}" (${formatBytes(e.result.size)}) from ${e.result.holders.length} holder(s)`;
-  return undefined;
-}
+export { describePeerEvent };
 
 export interface PeerArgs extends IndexArgs {
   dir: string;
@@ -75,6 +36,9 @@ export interface PeerArgs extends IndexArgs {
   maxUploadRate?: string | undefined;
   refresh: number;
   rescan: number;
+  settle: number;
+  /** Downloads the peer runs at once (more are queued). */
+  jobs?: number;
 }
 
 /** Checks the options a running peer takes and starts listening. */
@@ -101,7 +65,9 @@ export async function listenPeer(args: PeerArgs, downloadsOnly: boolean): Promis
     uploadLimiter,
     refreshMs: args.refresh * 1000,
     rescanMs: args.rescan * 1000,
+    settleMs: checkSeconds(args.settle, 'settle', true) * 1000,
     downloadsOnly,
+    maxActiveDownloads: args.jobs,
   });
   const close = async () => {
     await peer.close();
@@ -113,26 +79,42 @@ export async function listenPeer(args: PeerArgs, downloadsOnly: boolean): Promis
 export async function serveCommand(args: ServeArgs): Promise<void> {
   const st = await stat(args.dir).catch(() => undefined);
   if (!st?.isDirectory()) throw new PeerdexError('ERR_USAGE', `--dir ${args.dir} is not a folder`);
+  checkCount(args.jobs, 'jobs', 1, 64);
+  const http = args.http === undefined ? undefined : parseListenAddress(args.http);
+  const unsafe = http && httpSafetyProblem(http.host, args.httpToken);
+  if (unsafe) throw new PeerdexError('ERR_USAGE', unsafe);
+  const logger = eventLogger(args.logFormat);
+  const info = (msg: string, fields: Record<string, unknown> = {}) => logger.log('info', msg, fields);
   // Handle signals from the start: a script may stop us as soon as it reads the port line.
   let registered: (() => number) | undefined;
   const stopped = untilStopSignal((signal) => {
     const what = registered ? `deregistering ${registered()} file(s) and closing` : 'stopping';
-    log(`${signal}: ${what} (press Ctrl-C again to quit at once)`);
+    info(`${signal}: ${what} (press Ctrl-C again to quit at once)`, { event: 'stopping', signal });
   });
   const { peer, close, uploadRate } = await listenPeer(args, false);
   peer.on('event', (e) => {
     const line = describePeerEvent(e, args.quiet);
-    if (line !== undefined) log(line);
+    if (line !== undefined) logger.log(peerEventLevel(e), line, peerEventFields(e));
   });
+  let web: PeerHttpServer | undefined;
+  try {
+    web = http && (await PeerHttpServer.listen({ peer, host: http.host, port: http.port, token: args.httpToken }));
+  } catch (err) {
+    await close();
+    throw err;
+  }
   const cap = uploadRate === undefined ? '' : `, uploads capped at ${formatBytes(uploadRate)}/s`;
-  log(`serving ${args.dir} on tcp ${formatHostPort(args.host, peer.port)}, index ${peer.index.label}${cap}`);
+  info(`serving ${args.dir} on tcp ${formatHostPort(args.host, peer.port)}, index ${peer.index.label}${cap}`, { event: 'listening', dir: args.dir, port: peer.port, index: peer.index.label });
+  if (web) info(`page and API on ${web.url} (metrics at ${web.url}metrics)`, { event: 'http-listening', url: web.url, port: web.address().port });
   // A stop during start-up (an index that does not answer) must not wait for it.
   const started = await Promise.race([peer.start().then(() => true), stopped.then(() => false)]);
   if (started) {
-    log(`${peer.seeder.names.length} file(s) registered for tcp port ${peer.port}; refreshing every ${args.refresh} s (Ctrl-C to stop)`);
+    const n = peer.seeder.names.length;
+    info(`${n} file(s) registered for tcp port ${peer.port}; refreshing every ${args.refresh} s (Ctrl-C to stop)`, { event: 'started', registered: n });
     registered = () => peer.seeder.names.length;
   }
   await stopped;
+  await web?.close();
   await close();
   // Registrations still being retried from start-up must not keep the process alive: what
   // they did is taken back or expires with the index's TTL.

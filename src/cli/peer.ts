@@ -5,6 +5,7 @@ import { hideBin } from 'yargs/helpers';
 import { DEFAULT_CONTENT_PORT, withIndexOptions } from './common.js';
 import { downloadCommand } from './peer-download.js';
 import { deregisterCommand, listCommand, registerCommand, searchCommand } from './peer-index-commands.js';
+import { LOG_FORMATS, type LogFormat } from './log-format.js';
 import { serveCommand } from './peer-serve.js';
 import { runMain } from './output.js';
 import { ignoreClosedOutput } from './process-guards.js';
@@ -20,6 +21,7 @@ function servingOptions<T>(y: Argv<T>) {
     .option('host', { type: 'string', default: '0.0.0.0', describe: 'address to bind' })
     .option('refresh', { type: 'number', default: 30, describe: 'seconds between re-registrations (keep under the index TTL)' })
     .option('rescan', { type: 'number', default: 5, describe: 'seconds between looks for added or removed files' })
+    .option('settle', { type: 'number', default: 2, describe: 'seconds a file must stay unchanged before it is shared (a copy in progress is not)' })
     .option('idle-timeout', { type: 'number', default: 30, describe: 'seconds before an idle connection is closed' })
     .option('max-connections', { type: 'number', default: 256, describe: 'downloads served at once' })
     .option('max-connections-per-source', { type: 'number', default: 16, describe: 'connections one address may hold at once' })
@@ -35,7 +37,13 @@ runMain('peer', async () => {
     .command(
       'serve',
       'serve a folder over TCP and keep every file in it registered',
-      (y) => servingOptions(y).option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'log only warnings' }),
+      (y) =>
+        servingOptions(y)
+          .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'log only warnings' })
+          .option('http', { type: 'string', describe: 'serve a page, a JSON API and /metrics on [HOST:]PORT (HOST defaults to 127.0.0.1; off by default)' })
+          .option('http-token', { type: 'string', default: process.env['PEERDEX_HTTP_TOKEN'], defaultDescription: '$PEERDEX_HTTP_TOKEN', describe: 'bearer token that POST and DELETE need (required when --http binds a non-loopback address)' })
+          .option('jobs', { type: 'number', default: 3, describe: 'downloads started through the API that run at once (more wait)' })
+          .option('log-format', { choices: LOG_FORMATS, default: 'human' as LogFormat, describe: 'human lines, or json: one JSON object per line (time, level, msg, fields)' }),
       (a) => serveCommand(a),
     )
     .command(

@@ -60,6 +60,15 @@ interface Connection {
   busy: boolean;
 }
 
+/** A transfer under way, for status pages (read on demand, costs nothing to keep). */
+export interface Upload {
+  name: string;
+  remote: string;
+  offset: number;
+  size: number;
+  startedAt: number;
+}
+
 export type ContentServerEvent =
   | { type: 'served'; name: string; offset: number; bytes: number; remote: string }
   | { type: 'refused'; code: number; reason: string; remote: string }
@@ -76,6 +85,8 @@ export class ContentServer extends EventEmitter<{ event: [ContentServerEvent] }>
   readonly #sockets = new Set<net.Socket>();
   /** Refused or shut-out connections, left a moment to read their E PDU; oldest first. */
   readonly #lingering = new Set<net.Socket>();
+  readonly #uploads = new Set<Upload>();
+  #bytesSent = 0;
   #closed: Promise<void> | undefined;
 
   private constructor(server: net.Server, options: ContentServerOptions) {
@@ -114,6 +125,20 @@ export class ContentServer extends EventEmitter<{ event: [ContentServerEvent] }>
 
   get connections(): number {
     return this.#sockets.size;
+  }
+
+  /**
+   * File bytes of the ranges sent in full since listening (frame payload, not headers). A
+   * transfer the downloader cuts short (a probe that reads only the header, a cancel) adds
+   * nothing: what reached it is unknown.
+   */
+  get bytesSent(): number {
+    return this.#bytesSent;
+  }
+
+  /** The transfers under way. */
+  get uploads(): Upload[] {
+    return [...this.#uploads];
   }
 
   /** Stops accepting, closes every connection and resolves when all are gone. Idempotent. */
@@ -194,12 +219,17 @@ export class ContentServer extends EventEmitter<{ event: [ContentServerEvent] }>
         return this.#refuse(c, ErrorCode.NotFound, `cannot read "${request.filename}": ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
       }
       const size = end - request.offset;
+      const upload: Upload = { name: request.filename, remote: c.remote, offset: request.offset, size, startedAt: Date.now() };
+      this.#uploads.add(upload);
       try {
         await sender.send(encodeContentHeader({ numPackets: packetsFor(size), size, sha256 }), handle, request.offset, size);
+        this.#bytesSent += size;
         this.emit('event', { type: 'served', name: request.filename, offset: request.offset, bytes: size, remote: c.remote });
       } catch (err) {
         this.emit('event', { type: 'aborted', name: request.filename, reason: (err as Error).message, remote: c.remote });
         throw err;
+      } finally {
+        this.#uploads.delete(upload);
       }
     } finally {
       await handle.close();

@@ -51,7 +51,12 @@ export interface ScanResult {
   files: string[];
   /** Names found in the folder that cannot be shared, with the reason. */
   skipped: { name: string; reason: string }[];
+  /** Files in subfolders (not shared), counted up to SUBFOLDER_COUNT_LIMIT. */
+  inSubfolders: number;
 }
+
+/** Files in subfolders are counted to this many at most: enough to say "10000 or more". */
+export const SUBFOLDER_COUNT_LIMIT = 10_000;
 
 export interface FileLibraryOptions {
   /**
@@ -91,7 +96,15 @@ export class FileLibrary {
       if (problem) skipped.push({ name, reason: problem });
       else files.push(name);
     }
-    return { files, skipped };
+    return { files, skipped, inSubfolders: await this.#countInSubfolders() };
+  }
+
+  /** How many (visible) files the subfolders hold, stopping at SUBFOLDER_COUNT_LIMIT. */
+  async #countInSubfolders(): Promise<number> {
+    let n = 0;
+    const stream = fg.stream('*/**', { cwd: this.dir, onlyFiles: true, dot: this.#includeHidden, followSymbolicLinks: false, suppressErrors: true });
+    for await (const _ of stream) if (++n >= SUBFOLDER_COUNT_LIMIT) break;
+    return n;
   }
 
   /**

@@ -6,7 +6,10 @@
  * downloads (keeping their partial data), deregisters and closes, and may be called twice.
  */
 import { EventEmitter } from 'node:events';
-import { ContentServer, type ContentServerEvent } from './content-server.js';
+import PQueue from 'p-queue';
+import { isPeerdexError, PeerdexError } from '../protocol/errors.js';
+import { ContentServer, type ContentServerEvent, type Upload } from './content-server.js';
+import { DownloadRegistry, type DownloadInfo } from './download-registry.js';
 import { download, type DownloadEvent, type DownloadOptions, type DownloadResult } from './downloader.js';
 import { FileLibrary } from './file-library.js';
 import type { IndexClient } from './index-client.js';
@@ -28,11 +31,22 @@ export interface PeerOptions {
   uploadLimiter?: RateLimiter | undefined;
   refreshMs?: number;
   rescanMs?: number;
+  /** A file is shared once unchanged for this long (ms). Default 2000. */
+  settleMs?: number;
   /**
    * Share only what this peer downloads (`peer download --seed`), not the whole folder.
    * Default false: every file in the folder is shared (`peer serve`).
    */
   downloadsOnly?: boolean;
+  /** Downloads run at once; more wait their turn (state `queued`). Default: no limit. */
+  maxActiveDownloads?: number;
+}
+
+/** A file this peer shares and has registered. */
+export interface SharedFileInfo {
+  name: string;
+  size: number;
+  sha256: string;
 }
 
 /** Options a download inside the peer may set; folder, own port and registration are the peer's. */
@@ -54,6 +68,10 @@ export class Peer extends EventEmitter<{ event: [PeerEvent] }> {
   readonly seeder: Seeder;
   readonly #shared: Set<string> | undefined;
   readonly #downloads = new Map<number, { controller: AbortController; done: Promise<unknown> }>();
+  readonly #registry = new DownloadRegistry();
+  readonly #queue: PQueue;
+  readonly #registered = new Map<string, SharedFileInfo>();
+  #bytesReceived = 0;
   #nextId = 1;
   #closing: Promise<void> | undefined;
 
@@ -63,9 +81,14 @@ export class Peer extends EventEmitter<{ event: [PeerEvent] }> {
     this.dir = options.dir;
     this.server = server;
     this.#shared = shared;
-    this.seeder = new Seeder({ library, index: options.index, contentPort: this.port, refreshMs: options.refreshMs, rescanMs: options.rescanMs });
+    this.#queue = new PQueue({ concurrency: options.maxActiveDownloads ?? Infinity });
+    this.seeder = new Seeder({ library, index: options.index, contentPort: this.port, refreshMs: options.refreshMs, rescanMs: options.rescanMs, settleMs: options.settleMs });
     server.on('event', (event) => this.emit('event', { type: 'server', event }));
-    this.seeder.on('event', (event) => this.emit('event', { type: 'seeder', event }));
+    this.seeder.on('event', (event) => {
+      if (event.type === 'registered') this.#registered.set(event.name, { name: event.name, size: event.size, sha256: event.sha256 });
+      if (event.type === 'deregistered') this.#registered.delete(event.name);
+      this.emit('event', { type: 'seeder', event });
+    });
   }
 
   /** Listens (rejecting when the port is taken) and returns; call `start()` to register. */
@@ -93,8 +116,39 @@ export class Peer extends EventEmitter<{ event: [PeerEvent] }> {
     return this.seeder.start();
   }
 
+  /** Downloads queued or running. */
   get activeDownloads(): number {
     return this.#downloads.size;
+  }
+
+  /** File bytes received from holders by this peer's downloads (all of them, repeats included). */
+  get bytesReceived(): number {
+    return this.#bytesReceived;
+  }
+
+  /** File bytes this peer's content server has sent. */
+  get bytesSent(): number {
+    return this.server.bytesSent;
+  }
+
+  /** The files shared and registered, by name. */
+  get sharedFiles(): SharedFileInfo[] {
+    return [...this.#registered.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** Transfers this peer's content server is making now. */
+  get uploads(): Upload[] {
+    return this.server.uploads;
+  }
+
+  /** Downloads queued or running (oldest first) and the last ones that ended (newest first). */
+  downloads(): { active: DownloadInfo[]; recent: DownloadInfo[] } {
+    return { active: this.#registry.active(), recent: this.#registry.recent() };
+  }
+
+  /** Whether a download of `name` is queued or running here. */
+  isDownloading(name: string): boolean {
+    return this.#registry.busyWith(name);
   }
 
   /**
@@ -102,35 +156,63 @@ export class Peer extends EventEmitter<{ event: [PeerEvent] }> {
    * is verified it is served and registered at once.
    */
   async download(name: string, options: PeerDownloadOptions = {}): Promise<DownloadResult> {
-    if (this.#closing) throw new Error('the peer is closing');
+    return this.startDownload(name, options).result;
+  }
+
+  /**
+   * Starts (or queues) a download and returns its id at once, for cancel() and downloads().
+   * A second download of a name already queued or running is refused (two would share a part file).
+   */
+  startDownload(name: string, options: PeerDownloadOptions = {}): { id: number; result: Promise<DownloadResult> } {
+    if (this.#closing) throw new PeerdexError('ERR_CANCELLED', 'the peer is closing');
+    if (this.#registry.busyWith(name)) throw new PeerdexError('ERR_USAGE', `"${name}" is already being downloaded`);
     const id = this.#nextId++;
     const controller = new AbortController();
-    const run = download({
+    this.#registry.add(id, name);
+    const result = this.#queue.add(() => this.#run(id, name, options, controller.signal));
+    this.#downloads.set(id, { controller, done: result.catch(() => {}) });
+    this.emit('event', { type: 'download-started', id, name });
+    result.then(
+      (r) => {
+        this.#registry.finish(id, 'done', { size: r.size });
+        this.emit('event', { type: 'download-done', id, name, result: r });
+      },
+      (err: Error) => {
+        const cancelled = isPeerdexError(err) && err.code === 'ERR_CANCELLED';
+        this.#registry.finish(id, cancelled ? 'cancelled' : 'failed', { error: err.message });
+        this.emit('event', { type: 'download-failed', id, name, error: err });
+      },
+    ).finally(() => this.#downloads.delete(id));
+    return { id, result };
+  }
+
+  async #run(id: number, name: string, options: PeerDownloadOptions, signal: AbortSignal): Promise<DownloadResult> {
+    if (signal.aborted) throw new PeerdexError('ERR_CANCELLED', `download of "${name}" stopped before it started`);
+    this.#registry.running(id);
+    const outer = options.limiter;
+    const result = await download({
       ...options,
       index: this.index,
       dir: this.dir,
       filename: name,
       selfPort: this.port,
-      signal: controller.signal,
-      onProgress: (progress) => this.emit('event', { type: 'download-progress', id, name, progress }),
+      signal,
+      // Every payload byte taken from a holder passes here: the received-bytes counter.
+      limiter: {
+        take: (n: number) => {
+          this.#bytesReceived += n;
+          return outer ? outer.take(n) : Promise.resolve();
+        },
+      },
+      onProgress: (progress) => {
+        this.#registry.progress(id, progress);
+        this.emit('event', { type: 'download-progress', id, name, progress });
+      },
       onEvent: (event) => this.emit('event', { type: 'download-event', id, name, event }),
-    }).then(async (result) => {
-      this.#shared?.add(name);
-      await this.seeder.share(name);
-      return { ...result, registered: this.seeder.names.includes(name) };
     });
-    this.#downloads.set(id, { controller, done: run.catch(() => {}) });
-    this.emit('event', { type: 'download-started', id, name });
-    try {
-      const result = await run;
-      this.emit('event', { type: 'download-done', id, name, result });
-      return result;
-    } catch (err) {
-      this.emit('event', { type: 'download-failed', id, name, error: err as Error });
-      throw err;
-    } finally {
-      this.#downloads.delete(id);
-    }
+    this.#shared?.add(name);
+    await this.seeder.share(name);
+    return { ...result, registered: this.seeder.names.includes(name) };
   }
 
   /** Cancels one download (its partial data is kept). Returns false for an unknown id. */

@@ -3,6 +3,10 @@
  * SHA-256), picks up files added, changed or removed while running, refreshes every
  * registration well inside the index's TTL (which also re-registers everything after an
  * index restart), and deregisters everything on close.
+ *
+ * Only settled files are registered: a file whose size or modification time changed within
+ * the last `settleMs` is still being written (a copy in progress), and a registered file that
+ * starts changing is deregistered until it settles again, so nobody downloads half a file.
  */
 import { EventEmitter } from 'node:events';
 import PQueue from 'p-queue';
@@ -24,6 +28,10 @@ export interface SeederOptions {
   concurrency?: number;
   /** Longest close() spends deregistering (ms). Default 2500: a stop ends within 3 s. */
   closeBoundMs?: number;
+  /** A file is registered once unchanged for this long (ms). Default 2000. */
+  settleMs?: number;
+  /** The clock (ms), for tests. */
+  now?: () => number;
 }
 
 export type SeederEvent =
@@ -31,7 +39,11 @@ export type SeederEvent =
   | { type: 'deregistered'; name: string }
   | { type: 'skipped'; name: string; reason: string }
   | { type: 'index-error'; message: string }
-  | { type: 'index-ok' };
+  | { type: 'index-ok' }
+  /** A file is being written (or was just changed): registered once it settles. */
+  | { type: 'settling'; name: string }
+  /** Files in subfolders, which are not shared (said once, and again if the count changes). */
+  | { type: 'subfolders'; count: number };
 
 interface Registered {
   sha256: string;
@@ -45,6 +57,9 @@ export class Seeder extends EventEmitter<{ event: [SeederEvent] }> {
   readonly #queue: PQueue;
   readonly #registered = new Map<string, Registered>();
   readonly #warned = new Set<string>();
+  /** Files seen changing: their identity when last seen and since when it has not changed. */
+  readonly #settling = new Map<string, { size: number; mtimeMs: number; ino: number; since: number; timer?: NodeJS.Timeout }>();
+  #subfolderFiles = 0;
   #timers: NodeJS.Timeout[] = [];
   #cycle: Promise<void> = Promise.resolve();
   #indexDown = false;
@@ -52,7 +67,7 @@ export class Seeder extends EventEmitter<{ event: [SeederEvent] }> {
 
   constructor(options: SeederOptions) {
     super();
-    this.#o = { refreshMs: 30_000, rescanMs: 5_000, concurrency: 16, closeBoundMs: 2500, ...options };
+    this.#o = { refreshMs: 30_000, rescanMs: 5_000, concurrency: 16, closeBoundMs: 2500, settleMs: 2000, now: Date.now, ...options };
     this.#queue = new PQueue({ concurrency: this.#o.concurrency });
   }
 
@@ -64,6 +79,12 @@ export class Seeder extends EventEmitter<{ event: [SeederEvent] }> {
   /** Registers the folder once (resolving when done), then keeps it fresh on timers. */
   async start(): Promise<void> {
     await this.sync();
+    // Files still settling (just copied in) are waited for, so that start() ends with the
+    // folder registered as it is; they settle within settleMs unless they keep changing.
+    if (this.#settling.size > 0) {
+      await new Promise((r) => setTimeout(r, this.#o.settleMs + 50));
+      await this.#queue.onIdle();
+    }
     this.#timers = [
       setInterval(() => void this.#serially(() => this.sync()), this.#o.rescanMs),
       setInterval(() => void this.#serially(() => this.refresh()), this.#o.refreshMs),
@@ -72,8 +93,12 @@ export class Seeder extends EventEmitter<{ event: [SeederEvent] }> {
 
   /** Registers new or changed files and deregisters vanished ones. */
   async sync(): Promise<void> {
-    const { files, skipped } = await this.#o.library.scan();
+    const { files, skipped, inSubfolders } = await this.#o.library.scan();
     for (const { name, reason } of skipped) this.#warnOnce(name, reason);
+    if (inSubfolders !== this.#subfolderFiles) {
+      this.#subfolderFiles = inSubfolders;
+      if (inSubfolders > 0) this.emit('event', { type: 'subfolders', count: inSubfolders });
+    }
     const present = new Set(files);
     const jobs: Promise<unknown>[] = [];
     for (const name of this.#registered.keys()) {
@@ -83,9 +108,9 @@ export class Seeder extends EventEmitter<{ event: [SeederEvent] }> {
     await Promise.all(jobs);
   }
 
-  /** Registers one file now (a download just finished), without waiting for the next scan. */
+  /** Registers one file now (a verified download, complete by construction: no settling). */
   share(name: string): Promise<void> {
-    return this.#queue.add(() => this.#registerIfChanged(name));
+    return this.#queue.add(() => this.#registerIfChanged(name, true));
   }
 
   /** Sends R again for every registered name, so none outlives the index's TTL. */
@@ -102,6 +127,7 @@ export class Seeder extends EventEmitter<{ event: [SeederEvent] }> {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       for (const t of this.#timers) clearInterval(t);
+      for (const w of this.#settling.values()) clearTimeout(w.timer);
       this.#queue.clear();
       const quick = this.#o.index.withTiming({ tries: 2, timeoutMs: 400, maxTimeoutMs: 400, refusedTries: 1 });
       const queue = new PQueue({ concurrency: 256 });
@@ -126,7 +152,7 @@ export class Seeder extends EventEmitter<{ event: [SeederEvent] }> {
     return this.#cycle;
   }
 
-  async #registerIfChanged(name: string): Promise<void> {
+  async #registerIfChanged(name: string, settled = false): Promise<void> {
     let file;
     try {
       file = await this.#o.library.resolve(name);
@@ -138,6 +164,11 @@ export class Seeder extends EventEmitter<{ event: [SeederEvent] }> {
     }
     const known = this.#registered.get(name);
     if (known && known.size === file.size && known.mtimeMs === file.mtimeMs && known.ino === file.ino) return;
+    if (!settled && !this.#isSettled(name, file)) {
+      // Changing: whatever was registered under this name is not what the folder holds now.
+      if (known) await this.#deregister(name);
+      return;
+    }
     const sha256 = await this.#o.library.digest(file);
     if (await this.#send(name, sha256)) {
       this.#registered.set(name, { sha256, size: file.size, mtimeMs: file.mtimeMs, ino: file.ino });
@@ -183,6 +214,31 @@ export class Seeder extends EventEmitter<{ event: [SeederEvent] }> {
       if (!this.#closing) this.emit('event', { type: 'index-error', message: (err as Error).message });
       return false;
     }
+  }
+
+  /**
+   * Whether `file` has stayed as it is for settleMs: true at once for a file not modified for
+   * that long (at start-up, most files); otherwise it is watched and checked again when the
+   * time is up (and at every scan).
+   */
+  #isSettled(name: string, file: { size: number; mtimeMs: number; ino: number }): boolean {
+    const now = this.#o.now();
+    const seen = this.#settling.get(name);
+    const same = seen && seen.size === file.size && seen.mtimeMs === file.mtimeMs && seen.ino === file.ino;
+    const since = same ? seen.since : Math.min(now, Math.max(file.mtimeMs, now - this.#o.settleMs));
+    if (now - since >= this.#o.settleMs) {
+      clearTimeout(seen?.timer);
+      this.#settling.delete(name);
+      return true;
+    }
+    if (!same) {
+      clearTimeout(seen?.timer);
+      const timer = setTimeout(() => void this.#queue.add(() => this.#registerIfChanged(name)), this.#o.settleMs - (now - since) + 10);
+      timer.unref();
+      this.#settling.set(name, { size: file.size, mtimeMs: file.mtimeMs, ino: file.ino, since, timer });
+      if (!seen) this.emit('event', { type: 'settling', name });
+    }
+    return false;
   }
 
   #warnOnce(name: string, reason: string): void {

@@ -351,7 +351,9 @@ export class Fixtures {
 
   /** Starts `peer serve --port 0` and waits until its folder is registered. */
   async serveBin(dir: string, index: string, extra: string[] = []): Promise<{ child: Child; port: number }> {
-    const child = this.spawn(PEER_BIN, ['serve', '--dir', dir, '--port', '0', '--host', '127.0.0.1', '--index', index, ...extra]);
+    // Files written just before are shared at once (--settle 0) unless a test asks otherwise.
+    const settle = extra.includes('--settle') ? [] : ['--settle', '0'];
+    const child = this.spawn(PEER_BIN, ['serve', '--dir', dir, '--port', '0', '--host', '127.0.0.1', '--index', index, ...settle, ...extra]);
     const m = await child.waitForLine(/serving .* on tcp \S+:(\d+)/);
     await child.waitForLine(/file\(s\) registered/);
     return { child, port: Number(m[1]) };

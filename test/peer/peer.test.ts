@@ -22,7 +22,7 @@ beforeEach(async () => {
 
 async function startPeer(dir: string, extra: Partial<Parameters<typeof Peer.listen>[0]> = {}): Promise<Peer> {
   // Rescans an hour apart: anything registered during a test was registered by the peer itself.
-  const peer = await Peer.listen({ dir, index, port: 0, host: '127.0.0.1', rescanMs: 3_600_000, ...extra });
+  const peer = await Peer.listen({ dir, index, port: 0, host: '127.0.0.1', rescanMs: 3_600_000, settleMs: 0, ...extra });
   fx.track(() => peer.close());
   await peer.start();
   return peer;

@@ -1,0 +1,81 @@
+/** The log of a running peer: one line per event, as text for people or fields for machines. */
+import type { ContentServerEvent } from '../peer/content-server.js';
+import type { PeerEvent } from '../peer/peer.js';
+import { SUBFOLDER_COUNT_LIMIT } from '../peer/file-library.js';
+import type { SeederEvent } from '../peer/seeder.js';
+import { isPeerdexError } from '../protocol/errors.js';
+import { formatBytes } from './common.js';
+import type { LogLevel } from './log-format.js';
+import { escapeForTerminal } from './output.js';
+
+function describeSeeder(e: SeederEvent): string {
+  switch (e.type) {
+    case 'registered':
+      return `registered "${escapeForTerminal(e.name)}" (${formatBytes(e.size)}, sha256 ${e.sha256})`;
+    case 'deregistered':
+      return `deregistered "${escapeForTerminal(e.name)}"`;
+    case 'skipped':
+      return `warning: not sharing "${escapeForTerminal(e.name)}": ${e.reason}`;
+    case 'index-error':
+      return `warning: ${escapeForTerminal(e.message)}`;
+    case 'index-ok':
+      return 'index answers again';
+    case 'settling':
+      return `"${escapeForTerminal(e.name)}" is being written; it is registered once it has not changed for a moment`;
+    case 'subfolders': {
+      const count = e.count >= SUBFOLDER_COUNT_LIMIT ? `${SUBFOLDER_COUNT_LIMIT} or more` : String(e.count);
+      return `warning: ${count} file(s) in subfolders are not shared (only the folder's own files are)`;
+    }
+  }
+}
+
+function describeServer(e: ContentServerEvent): string {
+  switch (e.type) {
+    case 'served':
+      return `sent "${escapeForTerminal(e.name)}" (${formatBytes(e.bytes)}${e.offset > 0 ? ` from byte ${e.offset}` : ''}) to ${e.remote}`;
+    case 'refused':
+      return `refused a request from ${e.remote}: E ${e.code} ${escapeForTerminal(e.reason)}`;
+    case 'aborted':
+      return `transfer to ${e.remote} stopped: ${escapeForTerminal(e.reason)}`;
+  }
+}
+
+/** The log line for a peer event, or undefined for events not logged (`quiet` keeps warnings). */
+export function describePeerEvent(e: PeerEvent, quiet: boolean): string | undefined {
+  if (e.type === 'server') return quiet ? undefined : describeServer(e.event);
+  if (e.type === 'seeder') return quiet && !isWarning(e.event) ? undefined : describeSeeder(e.event);
+  if (e.type === 'download-failed') return `download of "${escapeForTerminal(e.name)}" failed: ${escapeForTerminal(e.error.message)}`;
+  if (quiet) return undefined;
+  if (e.type === 'download-started') return `downloading "${escapeForTerminal(e.name)}"`;
+  if (e.type === 'download-done') return `downloaded "${escapeForTerminal(e.name)}" (${formatBytes(e.result.size)}) from ${e.result.holders.length} holder(s)`;
+  return undefined;
+}
+
+const isWarning = (e: SeederEvent): boolean => e.type === 'skipped' || e.type === 'index-error' || e.type === 'subfolders';
+
+export function peerEventLevel(e: PeerEvent): LogLevel {
+  if (e.type === 'seeder' && isWarning(e.event)) return 'warn';
+  if (e.type === 'download-failed') return isPeerdexError(e.error) && e.error.code === 'ERR_CANCELLED' ? 'info' : 'error';
+  return 'info';
+}
+
+/** The event's fields for a JSON log line: `event` names it; names stay as they are (JSON escapes them). */
+export function peerEventFields(e: PeerEvent): Record<string, unknown> {
+  switch (e.type) {
+    case 'server':
+    case 'seeder': {
+      const { type, ...rest } = e.event;
+      return { event: type, ...rest };
+    }
+    case 'download-done': {
+      const { size, sha256, holders, resumedFrom, registered } = e.result;
+      return { event: e.type, id: e.id, name: e.name, size, sha256, holders, resumedFrom, registered };
+    }
+    case 'download-failed':
+      return { event: e.type, id: e.id, name: e.name, error: e.error.message, code: isPeerdexError(e.error) ? e.error.code : undefined };
+    case 'download-started':
+      return { event: e.type, id: e.id, name: e.name };
+    default:
+      return { event: e.type, id: e.id, name: e.name };
+  }
+}
