@@ -9,6 +9,7 @@
  */
 import { DigestSlab } from './digest-slab.js';
 import { InternTable } from './intern-table.js';
+import { PrefixCounts } from './prefix-counts.js';
 import type { Holder } from '../protocol/index-messages.js';
 import {
   ChangeFeed,
@@ -43,6 +44,7 @@ export class Registry implements RegistryStore {
   readonly #names = new InternTable<string>({ copyKey: ownCopy });
   readonly #servers = new InternTable<string>({ copyKey: ownCopy }); // key `addr;port`
   readonly #sources = new InternTable<string>({ copyKey: ownCopy });
+  readonly #prefixes = new PrefixCounts();
   #serverAddr: string[] = [];
   #serverPort: number[] = [];
 
@@ -74,7 +76,8 @@ export class Registry implements RegistryStore {
     this.#ttlMs = options.ttlMs;
     this.#limits = {
       maxRegistrations: options.maxRegistrations ?? 2_000_000,
-      maxPerSource: options.maxPerSource ?? 100_000,
+      maxPerSource: options.maxPerSource ?? 10_000,
+      maxPerPrefix: options.maxPerPrefix ?? 50_000,
     };
     this.#growSlots(1024);
   }
@@ -88,8 +91,11 @@ export class Registry implements RegistryStore {
     return this.#ttlMs;
   }
 
-  /** Adds a registration or refreshes it (R is idempotent). `from` is the datagram's source. */
-  register(h: Holder, from: string, now: number): RegisterOutcome {
+  /**
+   * Adds a registration or refreshes it (R is idempotent). `from` is the datagram's source.
+   * `refreshOnly`: the source is over its rate, so only a refresh is done ('rate-limited').
+   */
+  register(h: Holder, from: string, now: number, refreshOnly = false): RegisterOutcome {
     let found = this.#find(h);
     if (found !== NONE && this.#expiresAt[found]! <= now) {
       // Past its TTL it no longer exists: start afresh (no stale digest, the new source).
@@ -102,9 +108,11 @@ export class Registry implements RegistryStore {
       if (this.#feed.active) this.#emit('refreshed', found, 'local');
       return 'refreshed';
     }
+    if (refreshOnly) return 'rate-limited';
     if (this.#count >= this.#limits.maxRegistrations) return 'full';
     const sourceId = this.#sources.idOf(from);
     if (sourceId !== undefined && this.#sources.refs(sourceId) >= this.#limits.maxPerSource) return 'source-full';
+    if (this.#prefixes.count(from, sourceId) >= this.#limits.maxPerPrefix) return 'prefix-full';
     this.#insert(h, from, now + this.#ttlMs, 'local');
     return 'added';
   }
@@ -172,6 +180,22 @@ export class Registry implements RegistryStore {
       }
       if (names.length > 0) yield { addr: this.#serverAddr[serverId]!, port: this.#serverPort[serverId]!, names: names.reverse() };
     }
+  }
+
+  /** Counts the servers `servers(now)` lists, yielding after every `chunk` of servers looked at. */
+  *countServers(now: number, chunk: number): Generator<void, number> {
+    let count = 0;
+    let looked = 0;
+    for (const [, serverId] of this.#servers.entries()) {
+      for (let slot = this.#serverHead[serverId]!; slot !== NONE; slot = this.#nextByServer[slot]!) {
+        if (this.#expiresAt[slot]! > now) {
+          count++;
+          break;
+        }
+      }
+      if (++looked % chunk === 0) yield;
+    }
+    return count;
   }
 
   /** Whether any live registration was made from `from` (the address has proven itself). */
@@ -245,6 +269,7 @@ export class Registry implements RegistryStore {
     const nameId = this.#names.acquire(h.filename);
     const serverId = this.#servers.acquire(`${h.addr};${h.port}`);
     const srcId = this.#sources.acquire(from);
+    this.#prefixes.add(srcId, from);
     this.#ensureHeads();
     if (this.#servers.refs(serverId) === 1) {
       // A new server (the same addr and port as before otherwise): keep its own copy of addr.
@@ -281,7 +306,7 @@ export class Registry implements RegistryStore {
     this.#unlink(this.#sourceHead, this.#nextBySource, this.#prevBySource, srcId, slot);
     if (this.#names.release(nameId)) this.#nameCursor[nameId] = NONE;
     if (this.#servers.release(serverId)) this.#serverAddr[serverId] = '';
-    this.#sources.release(srcId);
+    this.#prefixes.remove(srcId, this.#sources.release(srcId));
     this.#regName[slot] = NONE;
     this.#freeSlots.push(slot);
     this.#count--;

@@ -48,8 +48,8 @@ export class ReplicatedStore implements RegistryStore {
     return this.#local.ttlMs;
   }
 
-  register(h: Holder, from: string, now: number) {
-    return this.#local.register(h, from, now);
+  register(h: Holder, from: string, now: number, refreshOnly?: boolean) {
+    return this.#local.register(h, from, now, refreshOnly);
   }
 
   deregister(h: Holder, from: string, now: number) {
@@ -70,6 +70,10 @@ export class ReplicatedStore implements RegistryStore {
 
   servers(now: number): Iterable<ServerListing> {
     return this.#local.servers(now);
+  }
+
+  countServers(now: number, chunk: number): Generator<void, number> {
+    return this.#local.countServers(now, chunk);
   }
 
   hasSource(from: string): boolean {

@@ -17,7 +17,7 @@
  */
 import type { Holder } from '../protocol/index-messages.js';
 
-export type RegisterOutcome = 'added' | 'refreshed' | 'full' | 'source-full';
+export type RegisterOutcome = 'added' | 'refreshed' | 'full' | 'source-full' | 'prefix-full' | 'rate-limited';
 export type DeregisterOutcome = 'removed' | 'missing' | 'forbidden';
 export type ChangeKind = 'added' | 'refreshed' | 'removed' | 'expired' | 'left';
 export type ChangeOrigin = 'local' | 'replicated';
@@ -48,14 +48,19 @@ export interface RegistryLimits {
   maxRegistrations: number;
   /** Most live registrations made from one source address (E 6 beyond it). */
   maxPerSource: number;
+  /** Most live registrations made from the addresses of one /24 (IPv4) or /64 (IPv6). */
+  maxPerPrefix: number;
 }
 
 export interface RegistryStore {
   /** Live and not yet swept registrations. */
   readonly size: number;
   readonly ttlMs: number;
-  /** Adds a registration or refreshes it (R is idempotent). `from` is the datagram's source. */
-  register(h: Holder, from: string, now: number): RegisterOutcome;
+  /**
+   * Adds a registration or refreshes it (R is idempotent). `from` is the datagram's source.
+   * With `refreshOnly` nothing new is added ('rate-limited'); a refresh still is one.
+   */
+  register(h: Holder, from: string, now: number, refreshOnly?: boolean): RegisterOutcome;
   /** Removes a registration, if it is live and was made from `from`. */
   deregister(h: Holder, from: string, now: number): DeregisterOutcome;
   /** The next live holder of `filename` in round-robin order, or undefined. */
@@ -66,6 +71,11 @@ export interface RegistryStore {
   expire(now: number, onExpired?: (h: Holder) => void): number;
   /** Live registrations grouped by server, in the order the servers first registered. */
   servers(now: number): Iterable<ServerListing>;
+  /**
+   * Counts the servers that `servers(now)` would list, yielding after every `chunk` servers
+   * looked at, so that a caller can spread the count of a huge registry over several turns.
+   */
+  countServers(now: number, chunk: number): Generator<void, number>;
   /** Whether any live registration was made from `from` (the address has proven itself). */
   hasSource(from: string): boolean;
   /** Every live registration at `now`. */

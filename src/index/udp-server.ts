@@ -2,13 +2,24 @@
  * The index's socket adapter: a dgram socket feeding the pure handler, plus the timer that
  * sweeps expired registrations. Emits every handler event as 'event' for the CLI to log; it
  * never prints.
+ *
+ * It also holds what limits abuse (defaults in INDEX_LIMIT_DEFAULTS): per-source buckets of
+ * new registrations and of O requests (given to the handler), the per-address byte bucket
+ * every O answer is charged to, and the streamer that sends long listings in paced slices.
+ * `S`, `T` and `R` answers are one PDU per PDU and touch no bucket here.
  */
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import { normalizeAddress } from '../protocol/fields.js';
 import { listenError } from '../protocol/errors.js';
-import { createIndexHandler, type IndexEvent, type IndexHandler } from './handler.js';
+import { encodeError } from '../protocol/index-messages.js';
+import { ErrorCode } from '../protocol/errors.js';
+import { PDU_SIZE } from '../protocol/pdu.js';
+import { createIndexHandler, type HandleResult, type IndexEvent, type IndexHandler } from './handler.js';
+import type { ListCookies } from './list-cookie.js';
+import { ListStreamer } from './list-streamer.js';
+import { TokenBuckets } from './token-buckets.js';
 import { Registry } from './registry.js';
 import type { RegistryLimits, RegistryStore } from './store.js';
 import type { Holder } from '../protocol/index-messages.js';
@@ -22,7 +33,18 @@ export interface IndexServerOptions {
   ttlSeconds?: number;
   trustClaimedAddresses?: boolean;
   limits?: Partial<RegistryLimits>;
+  /** Most PDUs an O may bring an address with no registration and no cookie. Default 4. */
   maxListPdusUnproven?: number;
+  /** Bytes per second of O answers to one address (0: no limit). Default 1,000,000. */
+  maxReplyRate?: number;
+  /** New registrations per second from one source (0: no limit). Default 1000, burst 10 s. */
+  registerRate?: number;
+  /** O requests per second from one source (0: no limit). Default 10, burst 2 s. */
+  listRate?: number;
+  /** Long listings being sent at once; one more gets E 6. Default 16. */
+  maxListings?: number;
+  /** Listing cookies (tests pass one with a known secret). Default: a fresh secret. */
+  cookies?: ListCookies;
   /** Milliseconds since the epoch; injectable for tests. */
   now?: () => number;
   /**
@@ -41,12 +63,33 @@ export interface IndexStats {
 
 export type IndexServerEvent = IndexEvent | { type: 'expired'; holder: Holder };
 
+/** Defaults of the abuse limits (the CLI shows the same ones). */
+export const INDEX_LIMIT_DEFAULTS = {
+  maxRegistrations: 2_000_000,
+  maxPerSource: 10_000,
+  maxPerPrefix: 50_000,
+  maxListPdusUnproven: 4,
+  maxReplyRate: 1_000_000,
+  registerRate: 1000,
+  listRate: 10,
+  maxListings: 16,
+} as const;
+
+/** Bytes an address may be sent at once: one O answer built whole (64 PDUs). */
+const REPLY_BURST = 64 * PDU_SIZE;
+
+/** A bucket of `perSecond` with `seconds` of burst (at least `least`); 0 means none. */
+const bucketOf = (perSecond: number, seconds: number) => new TokenBuckets({ perSecond, burst: Math.max(1, perSecond * seconds) });
+
 export class IndexServer extends EventEmitter<{ event: [IndexServerEvent]; error: [Error] }> {
   readonly registry: RegistryStore;
   readonly stats: IndexStats = { received: 0, dropped: 0, refused: 0, replies: 0 };
   readonly #socket: dgram.Socket;
   readonly #handle: IndexHandler;
   readonly #now: () => number;
+  readonly #replyBudget: TokenBuckets;
+  readonly #streamer: ListStreamer;
+  readonly #busyListing = encodeError(ErrorCode.Busy, 'too many listings in progress, try again later');
   #sweep: NodeJS.Timeout | undefined;
   #closed: Promise<void> | undefined;
 
@@ -55,10 +98,29 @@ export class IndexServer extends EventEmitter<{ event: [IndexServerEvent]; error
     this.#socket = socket;
     this.#now = options.now ?? Date.now;
     this.registry = options.store ?? new Registry({ ttlMs: (options.ttlSeconds ?? 90) * 1000, ...options.limits });
+    const d = INDEX_LIMIT_DEFAULTS;
     this.#handle = createIndexHandler({
       registry: this.registry,
       trustClaimedAddresses: options.trustClaimedAddresses,
-      maxListPdusUnproven: options.maxListPdusUnproven,
+      maxListPdusUnproven: options.maxListPdusUnproven ?? d.maxListPdusUnproven,
+      cookies: options.cookies,
+      registerRate: bucketOf(options.registerRate ?? d.registerRate, 10),
+      listRate: bucketOf(options.listRate ?? d.listRate, 2),
+    });
+    // A burst of one answer built at once (64 PDUs): more at once overflows a client's
+    // receive buffer (about 200 datagrams by default on Linux) before it can read them.
+    this.#replyBudget = new TokenBuckets({ perSecond: options.maxReplyRate ?? d.maxReplyRate, burst: REPLY_BURST });
+    this.#streamer = new ListStreamer({
+      registry: this.registry,
+      replyBudget: this.#replyBudget,
+      maxJobs: options.maxListings ?? d.maxListings,
+      send: (pdu, port, address) => {
+        this.stats.replies++;
+        this.#socket.send(pdu, port, address);
+      },
+      onEnd: (from, pdus, complete) => {
+        if (complete && this.listenerCount('event') > 0) this.emit('event', { type: 'listed', from, pdus });
+      },
     });
     socket.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo));
     // A send to a vanished client can report ICMP errors here; they must not stop the server.
@@ -85,6 +147,11 @@ export class IndexServer extends EventEmitter<{ event: [IndexServerEvent]; error
     return server;
   }
 
+  /** Long listings being sent now. */
+  get listings(): number {
+    return this.#streamer.active;
+  }
+
   address(): { address: string; port: number } {
     const { address, port } = this.#socket.address();
     return { address, port };
@@ -94,6 +161,7 @@ export class IndexServer extends EventEmitter<{ event: [IndexServerEvent]; error
   close(): Promise<void> {
     this.#closed ??= new Promise((resolve) => {
       clearInterval(this.#sweep);
+      this.#streamer.close();
       this.#socket.close(() => resolve());
     });
     return this.#closed;
@@ -120,13 +188,26 @@ export class IndexServer extends EventEmitter<{ event: [IndexServerEvent]; error
       if (this.listenerCount('event') > 0) this.emit('event', { type: 'dropped', from, bytes: msg.length });
       return;
     }
-    const { replies, event } = this.#handle(msg, from, this.#now());
+    const now = this.#now();
+    const result = this.#handle(msg, from, now);
+    // Only O answers (one PDU in, up to a listing out) are charged; the S path checks one field.
+    const { replies, event } = result.event?.type === 'listed' || result.stream || (result.event?.type === 'refused' && result.event.request === 'O') ? this.#answerList(result, from, rinfo, now) : result;
     for (const reply of replies) this.#socket.send(reply, rinfo.port, rinfo.address);
     this.stats.replies += replies.length;
     if (event) {
-      if (event.type === 'dropped') this.stats.dropped++;
+      if (event.type === 'dropped' || event.type === 'limited') this.stats.dropped++;
       else if (event.type === 'refused') this.stats.refused++;
       if (this.listenerCount('event') > 0) this.emit('event', event);
     }
+  }
+
+  /** Starts a streamed listing, or charges a short answer to the address's byte bucket. */
+  #answerList(result: HandleResult, from: string, rinfo: dgram.RemoteInfo, now: number): HandleResult {
+    if (result.stream) {
+      if (this.#streamer.start(from, rinfo.address, rinfo.port, now)) return result;
+      result = { replies: [this.#busyListing], event: { type: 'refused', request: 'O', from, code: ErrorCode.Busy, reason: 'too many listings in progress' } };
+    }
+    if (this.#replyBudget.take(from, result.replies.length * PDU_SIZE, performance.now())) return result;
+    return { replies: [], event: { type: 'limited', request: 'O', from, reason: 'over the reply rate' } };
   }
 }

@@ -43,6 +43,14 @@ export interface ListLimits {
   maxNames?: number;
 }
 
+/**
+ * The listing cookie an index put in an `E 6` (docs/protocol.md, "Proving an address"):
+ * `... cookie 0123456789abcdef`; an `O` carrying it as data proves the client's address.
+ */
+export function listCookieIn(reply: { code: number; description: string }): string | undefined {
+  return reply.code === 6 ? /\bcookie ([0-9a-f]{16})\b/.exec(reply.description)?.[1] : undefined;
+}
+
 /** Defaults of ListLimits, shared with the index client's options. */
 export const LIST_LIMITS = { maxServers: 2_000_000, maxNames: 2_000_000 } as const;
 

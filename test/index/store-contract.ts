@@ -96,6 +96,47 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       expect(s.register(h('a'), '10.0.0.1', 1)).toBe('refreshed');
     });
 
+    it('caps each /24 (IPv4) and /64 (IPv6); a freed registration makes room again', async () => {
+      const s = await make({ maxPerPrefix: 3 });
+      expect(s.register(h('a', '10.0.0.1'), '10.0.0.1', 0)).toBe('added');
+      expect(s.register(h('b', '10.0.0.2'), '10.0.0.2', 0)).toBe('added');
+      expect(s.register(h('c', '10.0.0.3'), '10.0.0.3', 0)).toBe('added');
+      expect(s.register(h('d', '10.0.0.4'), '10.0.0.4', 0)).toBe('prefix-full');
+      expect(s.register(h('a', '10.0.0.1'), '10.0.0.1', 1)).toBe('refreshed');
+      expect(s.register(h('d', '10.0.1.4'), '10.0.1.4', 0)).toBe('added'); // another /24
+      expect(s.deregister(h('b', '10.0.0.2'), '10.0.0.2', 1)).toBe('removed');
+      expect(s.register(h('d', '10.0.0.4'), '10.0.0.4', 1)).toBe('added');
+      s.leave('10.0.0.4');
+      expect(s.register(h('e', '10.0.0.5'), '10.0.0.5', 1)).toBe('added');
+      for (const [i, addr] of ['2001:db8::1', '2001:db8::2', '2001:db8:0:0:ffff::3'].entries()) expect(s.register(h(`v${i}`, addr), addr, 0)).toBe('added');
+      expect(s.register(h('v9', '2001:db8::9'), '2001:db8::9', 0)).toBe('prefix-full');
+      expect(s.register(h('v9', '2001:db8:0:1::9'), '2001:db8:0:1::9', 0)).toBe('added');
+      // Expiry frees the prefix's share too (once swept, like every cap).
+      expect(s.register(h('f', '10.0.0.6'), '10.0.0.6', TTL + 10)).toBe('prefix-full');
+      s.expire(TTL + 10);
+      expect(s.register(h('f', '10.0.0.6'), '10.0.0.6', TTL + 10)).toBe('added');
+    });
+
+    it('with refreshOnly refreshes what is held and adds nothing', async () => {
+      const s = await make();
+      s.register(h('a'), '10.0.0.1', 0);
+      expect(s.register(h('a'), '10.0.0.1', 5, true)).toBe('refreshed');
+      expect(s.register(h('b'), '10.0.0.1', 5, true)).toBe('rate-limited');
+      expect(s.size).toBe(1);
+    });
+
+    it('counts the servers it lists, a chunk at a time', async () => {
+      const s = await make();
+      for (let i = 0; i < 10; i++) s.register(h('a', `10.0.${i}.1`), `10.0.${i}.1`, i < 3 ? 0 : 500);
+      const counter = s.countServers(TTL + 100, 4);
+      let steps = 0;
+      let step = counter.next();
+      for (; !step.done; step = counter.next()) steps++;
+      expect(step.value).toBe(7);
+      expect(steps).toBe(2);
+      expect(step.value).toBe([...s.servers(TTL + 100)].length);
+    });
+
     it('emits one change per holder for every change, and none for reads', async () => {
       const s = await make();
       const seen = record(s);
