@@ -7,11 +7,11 @@
  *
  * Exits 0 when every step worked, 1 (with the failing step) otherwise; always cleans up.
  */
-import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { sha256File } from '../src/peer/digest.js';
+import { expectSame, makeDir, patterned } from './lib/demo-files.js';
 import { BIN, run, startService, type Service } from './lib/processes.js';
 
 const SHARED = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shared-files');
@@ -109,23 +109,6 @@ async function main(): Promise<void> {
     await Promise.all(services.map((s) => s.stop('SIGTERM')));
     await rm(work, { recursive: true, force: true });
   }
-}
-
-/** `size` bytes whose every 4 KiB block differs, so a misplaced piece would change the digest. */
-function patterned(size: number): Buffer {
-  const buf = Buffer.alloc(size);
-  for (let at = 0; at < size; at += 4) buf.writeUInt32BE((at * 2654435761) >>> 0, at);
-  return buf;
-}
-
-async function makeDir(dir: string): Promise<string> {
-  await mkdir(dir, { recursive: true });
-  return dir;
-}
-
-async function expectSame(original: string, copy: string): Promise<void> {
-  const [x, y] = await Promise.all([sha256File(original), sha256File(copy)]);
-  if (x !== y) throw new Error(`${copy} differs from ${original}`);
 }
 
 async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {

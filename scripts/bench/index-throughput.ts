@@ -7,7 +7,9 @@
  * flight for random names: replies per second, and (2) S requests at a fixed rate: latency
  * percentiles. The CPU time each server used while measured is sampled from /proc.
  */
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { spawnFastSender, type FastSender } from './fast-sender.js';
 import { monotonicUs, type TimeWindow } from './profile.js';
 import { benchScript, finish, peerdexBins, median, procCpuSeconds, procMemory, spawnNode, startNodeService, type BenchService } from './measure.js';
 
@@ -22,6 +24,8 @@ export interface IndexBenchOptions {
   rate: number;
   /** When set, the index server runs under --cpu-prof and writes its profile here. */
   profileDir?: string | undefined;
+  /** The C load generator for the throughput runs; the Node one when undefined. */
+  fast?: FastSender | undefined;
   log: (line: string) => void;
 }
 
@@ -65,6 +69,8 @@ export interface IndexBenchResult {
   sockets: number;
   rate: number;
   duration: number;
+  /** Which load generator drove the throughput runs. */
+  generator: 'c' | 'node';
 }
 
 interface GeneratorOutput {
@@ -74,8 +80,8 @@ interface GeneratorOutput {
 }
 
 /** Runs the load generator against `server` and samples both processes' CPU while it measures. */
-async function generate(server: BenchService, args: string[], timeoutMs: number): Promise<GeneratorOutput> {
-  const gen = spawnNode(benchScript('load-generator.js'), ['--port', String(server.port), ...args]);
+export async function generate(server: BenchService, args: string[], timeoutMs: number, started?: ChildProcess): Promise<GeneratorOutput> {
+  const gen = started ?? spawnNode(benchScript('load-generator.js'), ['--port', String(server.port), ...args]);
   let s0 = NaN;
   let g0 = NaN;
   let t0 = NaN;
@@ -95,7 +101,7 @@ async function generate(server: BenchService, args: string[], timeoutMs: number)
     }
   });
   const out = await finish(gen, timeoutMs);
-  if (out.code !== 0) throw new Error(`load generator failed (exit ${out.code ?? out.signal}): ${out.stderr.trim()}`);
+  if (out.code !== 0) throw new Error(`load generator ${started ? '(C) ' : ''}failed (exit ${out.code ?? out.signal}): ${out.stderr.trim()}`);
   const last = out.stdout.trim().split('\n').at(-1)!;
   return { result: JSON.parse(last) as Record<string, number | string>, serverCpu, generatorCpu };
 }
@@ -116,7 +122,7 @@ export async function benchIndex(o: IndexBenchOptions): Promise<IndexBenchResult
   const flags = o.profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(o.profileDir, 'index-server')] : [];
   const index = await startNodeService(
     peerdexBins().index,
-    ['--port', '0', '--host', '127.0.0.1', '--quiet', '--ttl', '3600', '--max-per-source', '2000000', '--max-registrations', String(Math.max(2_000_000, o.names))],
+    indexArgs(o.names),
     /listening on udp [^ ]*:(\d+)/,
     { flags },
   );
@@ -136,7 +142,7 @@ export async function benchIndex(o: IndexBenchOptions): Promise<IndexBenchResult
       const order = run % 2 === 0 ? (['peerdex', 'baseline'] as const) : (['baseline', 'peerdex'] as const);
       for (const side of order) {
         const server = side === 'peerdex' ? index : baseline;
-        const t = await generate(server, ['--mode', 'throughput', '--window', String(o.window), ...common], timeoutMs);
+        const t = await throughputRun(server, o, timeoutMs);
         tp[side].push({ perSecond: Number(t.result.perSecond), lost: Number(t.result.lost), serverCpu: t.serverCpu, generatorCpu: t.generatorCpu });
         o.log(`  run ${run + 1} ${side.padEnd(8)} throughput ${Math.round(Number(t.result.perSecond)).toLocaleString('en')} replies/s (server cpu ${pct(t.serverCpu)}, generator cpu ${pct(t.generatorCpu)}, lost ${t.result.lost})`);
       }
@@ -162,13 +168,30 @@ export async function benchIndex(o: IndexBenchOptions): Promise<IndexBenchResult
       sockets: o.sockets,
       rate: o.rate,
       duration: o.duration,
+      generator: o.fast ? 'c' : 'node',
     };
   } finally {
     await Promise.all([index.stop(), baseline.stop()]);
   }
 }
 
-const pct = (x: number) => `${Math.round(x * 100)}%`;
+/** One throughput run (a window of S in flight for random names): the C sender if built, else Node's. */
+export async function throughputRun(server: BenchService, o: Pick<IndexBenchOptions, 'names' | 'window' | 'sockets' | 'duration' | 'fast'>, timeoutMs: number): Promise<GeneratorOutput> {
+  if (o.fast) return generate(server, [], timeoutMs, await spawnFastSender(o.fast, server.port, { names: o.names, window: o.window, warmup: 1, duration: o.duration }));
+  const args = ['--mode', 'throughput', '--window', String(o.window), '--names', String(o.names), '--sockets', String(o.sockets), '--warmup', '1', '--duration', String(o.duration)];
+  return generate(server, args, timeoutMs);
+}
+
+/**
+ * index-server arguments for a benchmark of `names` registrations, all sent from 127.0.0.1:
+ * caps above that, no per-source rate limit, a TTL longer than the run.
+ */
+export function indexArgs(names: number, extra: string[] = []): string[] {
+  const cap = String(Math.max(2_000_000, names + 1));
+  return ['--port', '0', '--host', '127.0.0.1', '--quiet', '--ttl', '3600', '--max-per-source', cap, '--max-per-prefix', cap, '--max-registrations', cap, '--register-rate', '0', ...extra];
+}
+
+export const pct = (x: number) => `${Math.round(x * 100)}%`;
 const ms = (x: number) => `${x.toFixed(2)} ms`;
 
 /**
@@ -180,18 +203,17 @@ export async function profileIndex(o: IndexBenchOptions & { profileDir: string }
   const prof = (name: string) => ['--cpu-prof', '--cpu-prof-dir', join(o.profileDir, name)];
   const index = await startNodeService(
     peerdexBins().index,
-    ['--port', '0', '--host', '127.0.0.1', '--quiet', '--ttl', '3600', '--max-per-source', '2000000'],
+    indexArgs(o.names),
     /listening on udp [^ ]*:(\d+)/,
     { flags: prof('index-server') },
   );
   const baseline = await startNodeService(benchScript('baseline-dgram-server.js'), [], /listening on udp port (\d+)/, { flags: prof('baseline-dgram') });
   try {
     await generate(index, ['--mode', 'fill', '--names', String(o.names), '--window', '256', '--sockets', '4'], 120_000);
-    const common = ['--mode', 'throughput', '--names', String(o.names), '--sockets', String(o.sockets), '--window', String(o.window), '--warmup', '1', '--duration', String(o.duration)];
     const windows: TimeWindow[] = [];
     for (const server of [index, baseline]) {
       const fromUs = monotonicUs();
-      await generate(server, common, (o.duration + 30) * 1000);
+      await throughputRun(server, o, (o.duration + 30) * 1000);
       windows.push({ fromUs, toUs: monotonicUs() });
     }
     return { index: windows[0]!, baseline: windows[1]! };
@@ -214,7 +236,7 @@ export interface LargeIndexLatency {
 export async function latencyAtSize(o: { names: number; rate: number; duration: number; log: (line: string) => void }): Promise<LargeIndexLatency> {
   const index = await startNodeService(
     peerdexBins().index,
-    ['--port', '0', '--host', '127.0.0.1', '--quiet', '--ttl', '3600', '--max-per-source', String(o.names + 1), '--max-registrations', String(o.names + 1)],
+    indexArgs(o.names),
     /listening on udp [^ ]*:(\d+)/,
   );
   try {

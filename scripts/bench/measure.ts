@@ -106,6 +106,13 @@ const children = new Set<ChildProcess>();
 /** Every child process started through `spawnNode`, until it exits. */
 export const liveChildren = (): ReadonlySet<ChildProcess> => children;
 
+/** Remembers a child started otherwise (a native load generator) until it exits. */
+export function track(child: ChildProcess): ChildProcess {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
 /**
  * Spawns `node [flags] script args`, remembered until it exits. The preload reports the
  * child's peak RSS when it exits (see peak-reporter.ts) into `peakFile`, if given.

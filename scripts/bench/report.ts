@@ -5,6 +5,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import type { ClusterBenchResult } from './cluster.js';
 import type { IndexBenchResult, LargeIndexLatency } from './index-throughput.js';
 import type { ScaleResult } from './scale.js';
 import { shareText, type SwarmBenchResult, type SwarmCase } from './swarm.js';
@@ -23,6 +24,11 @@ export interface BenchReport {
   scale?: ScaleResult | undefined;
   udpScale?: LargeIndexLatency | undefined;
   swarm?: SwarmBenchResult | undefined;
+  cluster?: ClusterBenchResult | undefined;
+  /** Why the cluster part did not run, when it was asked for. */
+  clusterSkipped?: string | undefined;
+  /** Which S load generator drove the throughput runs (C sender or Node), and why. */
+  generator?: string | undefined;
   profiles: { title: string; summary: ProfileSummary }[];
 }
 
@@ -68,7 +74,7 @@ function rows(r: BenchReport): Row[] {
     const b = i.baseline;
     const usPer = (s: typeof p) => (s.medianServerCpu / s.medianPerSecond) * 1e6;
     out.push(
-      { figure: `index S, ${i.window} in flight (replies/s)`, peerdex: int(p.medianPerSecond), baseline: int(b.medianPerSecond), ratio: fixed(i.ratio), target: `≥ 0.70: ${verdict(i.ratio >= 0.7)}` },
+      { figure: `index S, ${i.window} in flight (replies/s; ${i.generator === 'c' ? 'C' : 'Node'} sender)`, peerdex: int(p.medianPerSecond), baseline: int(b.medianPerSecond), ratio: fixed(i.ratio), target: `≥ 0.70: ${verdict(i.ratio >= 0.7)}` },
       { figure: 'index S, server CPU per reply (µs)', peerdex: fixed(usPer(p), 1), baseline: fixed(usPer(b), 1), ratio: fixed(usPer(b) / usPer(p)), target: '' },
       { figure: 'index S, server CPU while saturated', peerdex: `${int(p.medianServerCpu * 100)}%`, baseline: `${int(b.medianServerCpu * 100)}%`, ratio: '', target: '' },
       { figure: `index S at ${int(i.rate)}/s, p50 latency (ms)`, peerdex: fixed(p.medianP50Ms), baseline: fixed(b.medianP50Ms), ratio: '', target: '' },
@@ -100,6 +106,25 @@ function rows(r: BenchReport): Row[] {
     out.push({ figure: `O listing, one server with ${int(s.listing.names)} names`, peerdex: `${int(s.listing.pdus)} PDUs, ${fixed(s.listing.buildMs)} ms`, baseline: '', ratio: '', target: '' });
   }
   if (r.swarm) out.push(...swarmRows(r.swarm));
+  if (r.cluster) out.push(...clusterRows(r.cluster));
+  return out;
+}
+
+/** Cluster rows: the "peerdex" column is the index with --redis, the "bare Node" one the same index without it. */
+function clusterRows(c: ClusterBenchResult): Row[] {
+  const out: Row[] = [
+    { figure: `cluster S, --redis vs without (replies/s; ${c.generator === 'c' ? 'C' : 'Node'} sender)`, peerdex: int(c.s.medianRedis), baseline: int(c.s.medianPlain), ratio: fixed(c.s.ratio), target: `≥ 0.90: ${verdict(c.s.ratio >= 0.9)}` },
+    { figure: 'cluster R acknowledged, --redis vs without (R/s)', peerdex: int(c.fill.redisAckedPerSecond), baseline: int(c.fill.plainPerSecond), ratio: fixed(c.rRatio), target: `≥ 0.50: ${verdict(c.rRatio >= 0.5)}` },
+    { figure: 'cluster R until every change is in Redis (R/s)', peerdex: int(c.fill.redisStoredPerSecond), baseline: '', ratio: fixed(c.fill.redisStoredPerSecond / c.fill.plainPerSecond), target: '' },
+    { figure: `cluster propagation, A at one index to S at another: p50 / p99 (ms, ${c.propagation.samples} samples)`, peerdex: `${fixed(c.propagation.p50Ms)} / ${fixed(c.propagation.p99Ms)}`, baseline: '', ratio: '', target: `p99 ≤ 50: ${verdict(c.propagation.p99Ms <= 50)}` },
+  ];
+  const m = c.memory;
+  if (m) {
+    out.push(
+      { figure: `cluster RSS per registration at ${int(m.count)}, --redis vs without (B)`, peerdex: int(m.redisRss), baseline: int(m.plainRss), ratio: fixed(m.redisRss / m.plainRss), target: `no worse (±5%): ${verdict(m.redisRss <= m.plainRss * 1.05)}` },
+      { figure: `cluster, Redis memory per registration at ${int(m.count)} (B)`, peerdex: int(m.redisServerBytes), baseline: '', ratio: '', target: '' },
+    );
+  }
   return out;
 }
 
@@ -149,6 +174,8 @@ function machine(r: BenchReport): string[] {
     `- Machine: ${cpuModel()}, ${os.cpus().length} cores, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, ${os.type()} ${os.release()}`,
     `- Node ${process.version}; run on ${r.startedAt.toISOString()} in ${(r.seconds / 60).toFixed(1)} min`,
     `- Load average before/after (1, 5, 15 min): ${r.loadBefore.map((x) => x.toFixed(2)).join(', ')} / ${r.loadAfter.map((x) => x.toFixed(2)).join(', ')} (other work on the machine makes the figures noisier; the ratios are taken within one run, alternated)`,
+    ...(r.generator ? [`- S load generator: ${r.generator}`] : []),
+    ...(r.clusterSkipped ? [`- Cluster part skipped: ${r.clusterSkipped}`] : []),
     `- Options: ${Object.entries(r.options).map(([k, v]) => `${k}=${v}`).join(', ')}`,
   ];
 }
@@ -188,6 +215,12 @@ function runsDetail(r: BenchReport): string[] {
       c.runs.forEach((x, n) => out.push(`| ${label} | ${c.holders} | ${formatSize(c.size)} | ${n + 1} | ${fixed(x.seconds)} | ${mib(x.clientPeakRss)} | ${fixed(x.clientCpu)} | ${shareText(x.bytesByHolder)} |`));
     }
     if (w.speed.singleRunsCapped) out.push('', `The single capped holder ran fewer times than --runs: each of its runs takes about ${fixed(w.size / w.uploadRate, 0)} s.`);
+  }
+  const c = r.cluster;
+  if (c) {
+    out.push('', '#### Cluster runs', '', '| run | S/s without --redis | S/s with --redis |', '|---|---|---|');
+    c.s.plain.forEach((x, n) => out.push(`| ${n + 1} | ${int(x)} | ${int(c.s.redis[n] ?? NaN)} |`));
+    out.push('', `Both indexes filled with ${int(c.names)} registrations; propagation max ${fixed(c.propagation.maxMs)} ms.${c.memory ? ` Through the replicated store, ${int(c.memory.storedPerSecond)} registrations/s reached Redis (in-process, ${int(c.memory.count)} registrations).` : ''}`);
   }
   return out;
 }

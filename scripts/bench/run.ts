@@ -1,10 +1,10 @@
 /**
  * `npm run bench`: peerdex against bare-Node baselines, on loopback, bounded in time.
  *
- *   npm run bench -- [--size 1GiB] [--runs 3] [--only transfer,index,scale,swarm] [--duration 4]
+ *   npm run bench -- [--size 1GiB] [--runs 3] [--only transfer,index,scale,swarm,cluster] [--duration 4]
  *                    [--names 100000] [--rate 20000] [--window 256] [--sockets 4]
  *                    [--counts 100000,1000000] [--profile] [--udp-scale] [--out docs/benchmarks.md]
- *                    [--swarm-size 200MiB] [--no-write] [--timeout 20]
+ *                    [--swarm-size 200MiB] [--rss-count 1000000] [--no-write] [--timeout 20]
  *
  * Every option can also be given as PEERDEX_BENCH_<NAME> (PEERDEX_BENCH_SIZE=256MiB). Prints a
  * table, rewrites the generated section of docs/benchmarks.md, and stops every process it
@@ -13,6 +13,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
+import { buildFastSender } from './fast-sender.js';
+import { redisInstalled, INSTALL_REDIS } from '../lib/redis-server.js';
+import { benchCluster, type ClusterBenchResult } from './cluster.js';
 import { benchIndex, latencyAtSize, profileIndex, type IndexBenchResult, type LargeIndexLatency } from './index-throughput.js';
 import { BENCH_DIR, formatSize, parseArgs, parseSize, stopAllChildren } from './measure.js';
 import { formatProfile, summarizeProfiles, type TimeWindow } from './profile.js';
@@ -32,7 +35,7 @@ const root = resolve(BENCH_DIR, '..', '..', '..');
 const options = {
   size: parseSize(opt('size', '1GiB')),
   runs: Math.max(1, Number(opt('runs', '3'))),
-  only: new Set(opt('only', 'transfer,index,scale,swarm').split(',')),
+  only: new Set(opt('only', 'transfer,index,scale,swarm,cluster').split(',')),
   duration: Number(opt('duration', '4')),
   names: Number(opt('names', '100000')),
   rate: Number(opt('rate', '20000')),
@@ -45,6 +48,8 @@ const options = {
   udpScale: flag('udp-scale'),
   /** File size of the swarm benchmark (4 capped holders vs 1; client memory with 8 holders). */
   swarmSize: parseSize(opt('swarm-size', '200MiB')),
+  /** Registrations of the cluster part's memory comparison, --redis vs without (0: skip it). */
+  rssCount: Number(opt('rss-count', '1000000')),
   out: resolve(root, opt('out', 'docs/benchmarks.md')),
   write: !flag('no-write'),
   timeoutMin: Number(opt('timeout', '20')),
@@ -87,14 +92,20 @@ async function main(): Promise<void> {
   let scale: ScaleResult | undefined;
   let udpScale: LargeIndexLatency | undefined;
   let swarm: SwarmBenchResult | undefined;
+  let cluster: ClusterBenchResult | undefined;
+  let clusterSkipped: string | undefined;
   let indexWindows: { index: TimeWindow; baseline: TimeWindow } | undefined;
   if (options.only.has('transfer')) {
     log(`\n[transfer] ${formatSize(options.size)}, ${options.runs} alternated runs: peer download from peer serve vs a bare Node pipe`);
     transfer = await benchTransfer({ size: options.size, runs: options.runs, work, profileDir, log });
   }
+  // The S load generator: C when the machine can build it (fast enough not to be the limit).
+  const needsSender = options.only.has('index') || options.only.has('cluster');
+  const { sender: fast, why: generatorNote } = needsSender ? buildFastSender(work) : { sender: undefined, why: '' };
+  if (needsSender) log(`S load generator: ${generatorNote}`);
   if (options.only.has('index')) {
     log(`\n[index] ${options.names.toLocaleString('en')} names, ${options.runs} alternated runs of ${options.duration} s: index-server vs a bare Node dgram server`);
-    const o = { runs: options.runs, names: options.names, duration: options.duration, window: options.window, sockets: options.sockets, rate: options.rate, log };
+    const o = { runs: options.runs, names: options.names, duration: options.duration, window: options.window, sockets: options.sockets, rate: options.rate, fast, log };
     index = await benchIndex(o);
     if (profileDir) {
       log('  profiling one more throughput run of each');
@@ -111,6 +122,17 @@ async function main(): Promise<void> {
   if (options.only.has('swarm')) {
     log(`\n[swarm] ${formatSize(options.swarmSize)}: peer download from several peer serve holders at once vs from one`);
     swarm = await benchSwarm({ size: options.swarmSize, runs: options.runs, work, log });
+  }
+
+  if (options.only.has('cluster')) {
+    if (redisInstalled()) {
+      log(`\n[cluster] index-server with --redis vs without: ${options.names.toLocaleString('en')} names, ${options.runs} alternated S runs of ${options.duration} s, propagation, memory at ${options.rssCount.toLocaleString('en')}`);
+      const o = { names: options.names, runs: options.runs, duration: options.duration, window: options.window, sockets: options.sockets, rssCount: options.rssCount, propagationSamples: 500, fast, log };
+      cluster = await benchCluster(o);
+    } else {
+      clusterSkipped = INSTALL_REDIS;
+      log(`\n[cluster] skipped: ${INSTALL_REDIS}`);
+    }
   }
 
   const profiles = [];
@@ -133,7 +155,7 @@ async function main(): Promise<void> {
   const report: BenchReport = {
     startedAt,
     seconds: (Date.now() - startedAt.getTime()) / 1000,
-    options: { size: formatSize(options.size), runs: options.runs, duration: options.duration, names: options.names, rate: options.rate, window: options.window, sockets: options.sockets, counts: options.counts.join('/'), profile: options.profile, 'udp-scale': options.udpScale, 'swarm-size': formatSize(options.swarmSize) },
+    options: { size: formatSize(options.size), runs: options.runs, duration: options.duration, names: options.names, rate: options.rate, window: options.window, sockets: options.sockets, counts: options.counts.join('/'), profile: options.profile, 'udp-scale': options.udpScale, 'swarm-size': formatSize(options.swarmSize), 'rss-count': options.rssCount },
     loadBefore,
     loadAfter: os.loadavg(),
     transfer,
@@ -141,6 +163,9 @@ async function main(): Promise<void> {
     scale,
     udpScale,
     swarm,
+    cluster,
+    clusterSkipped,
+    generator: needsSender ? generatorNote : undefined,
     profiles,
   };
   log(`\n${consoleTable(report)}`);

@@ -7,6 +7,9 @@
  *       each server its own source address, every one with a sha256), as R datagrams through
  *       the handler, and reports RSS and heap growth per registration; then times
  *       registry.nextHolder and the whole handler for an S over random names
+ *   node --expose-gc scale-worker.js memory --count 1000000 --redis redis://H:P --prefix P:
+ *       the same through the store of `index-server --redis` (a ReplicatedStore on that Redis),
+ *       every change sent to Redis (in rounds of 100,000, each drained) before it is measured
  *   node --expose-gc scale-worker.js listing --names 10000
  *       one content server with `names` names: the time to build the O sequence through the
  *       handler, and its number of PDUs
@@ -14,11 +17,18 @@
 import { performance } from 'node:perf_hooks';
 import { createIndexHandler } from '../../src/index/handler.js';
 import { Registry } from '../../src/index/registry.js';
+import type { RegistryStore } from '../../src/index/store.js';
 import { encodeHolder, encodeList, encodeSearch } from '../../src/protocol/index-messages.js';
 import { BENCH_SHA256, benchName, median, parseArgs } from './measure.js';
 
 const TTL_MS = 3_600_000;
-const NOW = 1_000;
+const [mode] = process.argv.slice(2);
+const args = parseArgs(process.argv.slice(3));
+const redisUrl = typeof args.redis === 'string' ? args.redis : undefined;
+// Through Redis, expiry times are absolute and must lie ahead: the clock's now, then fixed.
+const NOW = redisUrl ? Date.now() : 1_000;
+/** Changes sent to Redis before waiting for them to be drained (under the link's outbox limit). */
+const DRAIN_EVERY = 100_000;
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with node --expose-gc');
@@ -47,9 +57,23 @@ function timePerCall(count: number, fn: (i: number) => unknown): number {
   return median(samples);
 }
 
-function memory(count: number, perServer: number, lookups: number): object {
+async function openStore(count: number): Promise<RegistryStore> {
+  const limits = { maxRegistrations: count + 1, maxPerSource: count + 1, maxPerPrefix: count + 1 };
+  if (!redisUrl) return new Registry({ ttlMs: TTL_MS, ...limits });
+  const { ReplicatedStore } = await import('../../src/index/replicated-store.js');
+  return ReplicatedStore.open({ url: redisUrl, prefix: String(args.prefix ?? 'bench:'), ttlMs: TTL_MS, limits });
+}
+
+/** Waits until a replicated store has sent every change to Redis. */
+async function drained(store: RegistryStore): Promise<void> {
+  const pending = () => (store as { pending?: number }).pending ?? 0;
+  while (pending() > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
+async function memory(count: number, perServer: number, lookups: number): Promise<object> {
+  // Opened first: the Redis client's fixed cost is not a cost per registration.
+  const registry = await openStore(count);
   const before = settled();
-  const registry = new Registry({ ttlMs: TTL_MS, maxRegistrations: count + 1, maxPerSource: count + 1 });
   // Registered through the handler, from R datagrams as the UDP server receives them, so the
   // registry keeps the very strings the real server would (decoded from the PDUs).
   const handle = createIndexHandler({ registry });
@@ -60,7 +84,9 @@ function memory(count: number, perServer: number, lookups: number): object {
     encodeHolder('R', { port: 9100, addr: '', filename: benchName(i), sha256: BENCH_SHA256 }, pdu);
     const { event } = handle(pdu, from, NOW);
     if (event?.type !== 'registered') throw new Error(`registration ${i} was ${JSON.stringify(event)}`);
+    if (redisUrl && (i + 1) % DRAIN_EVERY === 0) await drained(registry);
   }
+  await drained(registry);
   const registerNs = ((performance.now() - t0) * 1e6) / count;
   const after = settled();
   const grow = (k: keyof NodeJS.MemoryUsage) => (after[k] - before[k]) / count;
@@ -88,6 +114,7 @@ function memory(count: number, perServer: number, lookups: number): object {
     nextHolderNs,
     handlerSearchNs,
     size: registry.size,
+    redis: redisUrl !== undefined,
   };
 }
 
@@ -109,10 +136,8 @@ function listing(names: number): object {
   return { mode: 'listing', names, pdus: first.replies.length, bytes, buildMs: median(ms), event: first.event?.type };
 }
 
-const [mode] = process.argv.slice(2);
-const args = parseArgs(process.argv.slice(3));
 const result =
-  mode === 'memory' ? memory(Number(args.count ?? 1_000_000), Number(args['per-server'] ?? 10), Number(args.lookups ?? 1_000_000))
+  mode === 'memory' ? await memory(Number(args.count ?? 1_000_000), Number(args['per-server'] ?? 10), Number(args.lookups ?? 1_000_000))
   : mode === 'listing' ? listing(Number(args.names ?? 10_000))
   : undefined;
 if (!result) {
@@ -120,3 +145,4 @@ if (!result) {
   process.exit(1);
 }
 process.stdout.write(`${JSON.stringify(result)}\n`);
+process.exit(0); // a replicated store's Redis connections would keep the process alive

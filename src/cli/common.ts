@@ -16,6 +16,30 @@ export function parseHostPort(text: string, defaultPort = 9000): { host: string;
   return { host: m[1]!, port };
 }
 
+/**
+ * Parses --index: one `host:port`, or several separated by commas (`h1:9000,h2:9000`), tried
+ * in turn. Repeats are dropped. One address gives exactly parseHostPort's errors.
+ */
+export function parseIndexList(text: string): { host: string; port: number }[] {
+  if (!text.includes(',')) return [parseHostPort(text)];
+  const seen = new Set<string>();
+  const list: { host: string; port: number }[] = [];
+  for (const part of text.split(',')) {
+    const item = part.trim();
+    let address;
+    try {
+      if (item === '') throw new PeerdexError('ERR_USAGE', 'empty');
+      address = parseHostPort(item);
+    } catch {
+      throw new PeerdexError('ERR_USAGE', `--index must be host:port or a comma-separated list of them (like ${DEFAULT_INDEX},127.0.0.1:9001), got "${text}"`);
+    }
+    const key = `${address.host}|${address.port}`;
+    if (!seen.has(key)) list.push(address);
+    seen.add(key);
+  }
+  return list;
+}
+
 export interface IndexArgs {
   index: string;
   timeout: number;
@@ -25,16 +49,16 @@ export interface IndexArgs {
 /** --index, --timeout, --tries: how to reach the index. */
 export function withIndexOptions<T>(y: Argv<T>) {
   return y
-    .option('index', { type: 'string', default: DEFAULT_INDEX, describe: 'index server as host:port' })
+    .option('index', { type: 'string', default: DEFAULT_INDEX, describe: 'index server as host:port, or several as host:port,host:port (each retry asks the next)' })
     .option('timeout', { type: 'number', default: 300, describe: 'first wait for an index reply, ms (grows on retry)' })
-    .option('tries', { type: 'number', default: 8, describe: 'index requests sent before giving up' });
+    .option('tries', { type: 'number', default: 8, describe: 'index requests sent before giving up (over all indexes, at least one each)' });
 }
 
 export function indexClientFrom(args: IndexArgs): IndexClient {
-  const { host, port } = parseHostPort(args.index);
+  const [{ host, port }, ...failover] = parseIndexList(args.index) as [{ host: string; port: number }];
   if (!(args.tries >= 1)) throw new PeerdexError('ERR_USAGE', `--tries must be at least 1, got ${args.tries}`);
   if (!(args.timeout > 0)) throw new PeerdexError('ERR_USAGE', `--timeout must be a positive number of milliseconds, got ${args.timeout}`);
-  return new IndexClient({ host, port, timeoutMs: args.timeout, tries: Math.floor(args.tries) });
+  return new IndexClient({ host, port, failover, timeoutMs: args.timeout, tries: Math.floor(args.tries) });
 }
 
 /** Checks a --port value: 1..65535 (or 0 where "any free port" makes sense). */
