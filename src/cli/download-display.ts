@@ -42,10 +42,15 @@ export class DownloadDisplay {
       this.#plainTimer = setInterval(() => this.#plainLines(), PLAIN_EVERY_MS);
       this.#plainTimer.unref();
     }
+    // The whole line must fit: a wrapped line would be drawn over at the next update.
+    const wide = (process.stdout.columns ?? 80) >= 120;
     this.#multi = options.bars
       ? new cliProgress.MultiBar(
           {
-            format: '{name} |{bar}| {percentage}% {done} / {size} | {speed} | {holders} | {elapsed} | ETA {eta_formatted}',
+            format: wide
+              ? '{name} |{bar}| {percentage}% {done} / {size} | {speed} | {holders} | {elapsed} | ETA {eta}'
+              : '{name} {bar} {percentage}% {done}/{size} {speed} {holders} ETA {eta}',
+            barsize: wide ? 30 : 12,
             hideCursor: true,
             stream: process.stdout,
             clearOnComplete: false,
@@ -84,6 +89,8 @@ export class DownloadDisplay {
       speed: `${formatBytes(Math.round(rate))}/s`,
       holders: `${p.holders.length} holder${p.holders.length === 1 ? '' : 's'}`,
       elapsed: elapsed(now - a.started),
+      // From the speed of the last few seconds (cli-progress's own ETA averages a few updates).
+      eta: rate > 0 ? elapsed(((p.total - p.received) * 1000) / rate) : '?',
     };
   }
 
@@ -97,20 +104,18 @@ export class DownloadDisplay {
     }
   }
 
+  /**
+   * A download's event. What every user should know (a repair, a resume, several contents
+   * under one name) becomes a note; what each holder did is shown only with --verbose, as it
+   * happens (a failed download's error already sums it up).
+   */
   event(name: string, e: DownloadEvent): void {
     const a = this.#active.get(name);
     if (!a) return;
-    let note: string | undefined;
-    if (e.type === 'holder-failed' && !a.failedHolders.has(e.holder)) {
-      a.failedHolders.add(e.holder);
-      note = `holder ${e.holder} failed: ${e.reason}`;
-    } else if (e.type === 'holder-banned') note = `holder ${e.holder} dropped: ${e.reason}${e.dropped > 0 ? ` (${e.dropped} piece(s) it sent discarded)` : ''}`;
-    else if (e.type === 'repaired') note = `${e.pieces} piece(s) from ${e.liar} did not match and were fetched again`;
-    else if (e.type === 'holder' && e.resumeFrom > 0 && !a.notes.some((n) => n.startsWith('resuming'))) note = `resuming with ${formatBytes(e.resumeFrom)} kept from an earlier run`;
-    else if (e.type === 'waiting' && this.#verbose) note = `no holder can send "${name}" now; looking again (${e.seconds} s left)`;
-    if (note === undefined) return;
-    a.notes.push(note);
-    if (this.#verbose) this.line(`${escapeForTerminal(name)}: ${escapeForTerminal(note)}`, process.stderr);
+    const note = noteFor(e, name, a);
+    if (note) a.notes.push(note);
+    const detail = note ?? (this.#verbose ? detailFor(e, name, a) : undefined);
+    if (this.#verbose && detail) this.line(`${escapeForTerminal(name)}: ${escapeForTerminal(detail)}`, process.stderr);
   }
 
   /** A download ended: its bar goes; returns its notes. */
@@ -124,7 +129,7 @@ export class DownloadDisplay {
   /** Prints a line above the bars (or plainly without bars). */
   line(text: string, stream: NodeJS.WriteStream = process.stdout): void {
     if (this.#multi && stream === process.stdout) {
-      this.#multi.log(`${text}\n`);
+      this.#multi.log(`${hardWrap(text, (process.stdout.columns ?? 80) - 1)}\n`);
       this.#multi.update(); // now, not at the next redraw (which a stop() would cancel)
     } else stream.write(`${text}\n`);
   }
@@ -135,4 +140,44 @@ export class DownloadDisplay {
     this.#multi?.update();
     this.#multi?.stop();
   }
+}
+
+const short = (sha256: string) => `${sha256.slice(0, 10)}…`;
+
+/** The notes every user sees (at the end, or in --json). */
+function noteFor(e: DownloadEvent, name: string, a: Active): string | undefined {
+  if (e.type === 'repaired') return `${e.pieces} piece(s) from ${e.liar} did not match and were fetched again`;
+  if (e.type === 'holder' && e.resumeFrom > 0 && !a.notes.some((n) => n.startsWith('resuming'))) return `resuming with ${formatBytes(e.resumeFrom)} kept from an earlier run`;
+  if (e.type === 'contents') {
+    const others = e.others.map((o) => `${o.holders} ${o.holders === 1 ? 'has' : 'have'} ${short(o.sha256)}`).join(', ');
+    const why = e.resumed ? 'the one the kept partial data belongs to' : 'the one most holders have';
+    return `the index lists ${e.others.length + 1} different contents under "${name}": ${e.chosen.holders} holder(s) have ${short(e.chosen.sha256)}, ${others}; fetching ${why}`;
+  }
+  return undefined;
+}
+
+/** What --verbose adds, as it happens. */
+function detailFor(e: DownloadEvent, name: string, a: Active): string | undefined {
+  if (e.type === 'holder-failed' && !a.failedHolders.has(e.holder)) {
+    a.failedHolders.add(e.holder);
+    return `holder ${e.holder} failed (it is tried again after a rest): ${e.reason}`;
+  }
+  if (e.type === 'holder-banned') return `holder ${e.holder} dropped: ${e.reason}${e.dropped > 0 ? ` (${e.dropped} piece(s) it sent discarded)` : ''}`;
+  if (e.type === 'holder') return `holder ${e.holder} is sending`;
+  if (e.type === 'waiting') return `no holder can send "${name}" now; looking again (${e.seconds} s left)`;
+  return undefined;
+}
+
+/** Breaks lines longer than `width` (a soft-wrapped line would be drawn over by the bars). */
+function hardWrap(text: string, width: number): string {
+  return text
+    .split('\n')
+    .map((line) => {
+      const cps = [...line];
+      if (width < 20 || cps.length <= width) return line;
+      const parts: string[] = [];
+      for (let at = 0; at < cps.length; at += width) parts.push(cps.slice(at, at + width).join(''));
+      return parts.join('\n');
+    })
+    .join('\n');
 }

@@ -54,8 +54,13 @@ export async function downloadCommand(args: DownloadArgs): Promise<void> {
   const names = await namesToFetch(args, index);
 
   const stopped = new AbortController();
-  const signalled = untilStopSignal(() => stopped.abort());
   const limiter = rate === undefined ? undefined : new RateLimiter({ bytesPerSecond: rate });
+  const signalled = untilStopSignal(() => {
+    stopped.abort();
+    // Writes waiting for the rate limit would otherwise wait out their turn (its timers do
+    // not keep the process alive, so the command would end with nothing said).
+    void limiter?.close();
+  });
   const seeding = args.seed ? await listenPeer(args, true) : undefined;
   const bars = args.progress ?? (process.stdout.isTTY === true && !args.json);
   const display = new DownloadDisplay({ bars, verbose: args.verbose, plain: !args.json && args.progress !== false });
@@ -153,13 +158,17 @@ function describeResult(r: DownloadResult, args: DownloadArgs, indexLabel: strin
   const lines = [
     r.alreadyHad ? `"${name}" is already in ${args.dir} with the same content` : `downloaded "${name}" (${formatBytes(r.size)}, sha256 ${r.sha256} verified) ${from} to ${r.path}`,
   ];
+  if (args.verbose) {
+    for (const h of r.report) lines.push(`  ${h.holder}: sent ${formatBytes(h.bytes)}${h.state === 'ok' ? '' : ` (${h.state}: ${h.reason ?? ''})`}`);
+  }
   if (r.registered) lines.push(args.seed ? `serving and registered "${name}" at content port ${port}` : `registered "${name}" with index ${indexLabel} at content port ${port}`);
   else if (r.notShared) lines.push(escapeForTerminal(r.notShared));
   return lines.join('\n');
 }
 
+/** A failed download in --json: always the same fields (holders and kept bytes may be empty). */
 function jsonError(err: Error): Record<string, unknown> {
-  return { code: isPeerdexError(err) ? err.code : 'ERR_INTERNAL', message: err.message, ...(isPeerdexError(err) && err.details ? err.details : {}) };
+  return { code: isPeerdexError(err) ? err.code : 'ERR_INTERNAL', message: err.message, holders: [], keptBytes: 0, ...(isPeerdexError(err) && err.details ? err.details : {}) };
 }
 
 /** Prints the outcome; a failure becomes the command's error (exit 1). */

@@ -1,9 +1,10 @@
 /** `peer register | deregister | search | list`: one index request each, printed for people or as JSON. */
-import { basename } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { stat } from 'node:fs/promises';
 import picomatch from 'picomatch';
 import { PeerdexError, isPeerdexError } from '../protocol/errors.js';
 import { ContentConnection } from '../peer/content-client.js';
+import { digestAt } from '../peer/downloader.js';
 import type { IndexClient } from '../peer/index-client.js';
 import { filenameProblem, formatHostPort } from '../protocol/fields.js';
 import { sha256File } from '../peer/digest.js';
@@ -23,6 +24,13 @@ export async function registerCommand(args: IndexArgs & { file: string; port: nu
   });
   if (!st.isFile()) throw new PeerdexError('ERR_USAGE', `${args.file} is not a regular file`);
   const sha256 = await sha256File(args.file);
+  // A registration must never point at a port with nothing behind it.
+  if ((await digestAt({ addr: '127.0.0.1', port }, name, st.size)) !== sha256) {
+    throw new PeerdexError(
+      'ERR_USAGE',
+      `nothing on this host's port ${port} serves "${escapeForTerminal(name)}" with this content; run peer serve --dir ${dirname(args.file) || '.'} --port ${port} (it registers its files itself)`,
+    );
+  }
   await index.register({ port, addr: '', filename: name, sha256 });
   if (args.json) printJson({ registered: name, port, sha256, size: st.size, index: index.label });
   else process.stdout.write(`registered "${escapeForTerminal(name)}" (content port ${port}, sha256 ${sha256}) with index ${index.label}\n`);

@@ -20,12 +20,14 @@ export function ignoreClosedOutput(): void {
  * second one quits at once). A second signal exits immediately with 130, whatever is still
  * being cleaned up.
  */
-export function untilStopSignal(onFirst?: (signal: NodeJS.Signals) => void): Promise<NodeJS.Signals> {
+export function untilStopSignal(onFirst?: (signal: NodeJS.Signals) => void, prog = 'peer'): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     let first: NodeJS.Signals | undefined;
     const on = (signal: NodeJS.Signals) => {
       if (first) {
-        process.stderr.write(`${signal} again: quitting now\n`);
+        // A progress line may be half drawn with the cursor hidden: end it, show the cursor.
+        if (process.stdout.isTTY) process.stdout.write('\x1b[?25h\n');
+        process.stderr.write(`${prog}: ${signal} again: quitting now (partial downloads are kept)\n`);
         process.exit(130);
       }
       first = signal;

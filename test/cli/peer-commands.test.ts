@@ -28,16 +28,22 @@ describe('register, search, deregister', () => {
     await writeFile(join(dir, 'paper.pdf'), 'pdf bytes');
     const digest = sha256Text(Buffer.from('pdf bytes'));
 
-    const reg = await fx.run(PEER_BIN, ['register', join(dir, 'paper.pdf'), '--port', '7100', '--index', addr, '--json']);
+    // Nothing serves it yet: no registration may point at an empty port.
+    const phantom = await fx.run(PEER_BIN, ['register', join(dir, 'paper.pdf'), '--port', '7100', '--index', addr]);
+    expect(expectOneLineFailure(phantom)).toBe(`peer: nothing on this host's port 7100 serves "paper.pdf" with this content; run peer serve --dir ${dir} --port 7100 (it registers its files itself)`);
+
+    const { port } = await fx.contentServer(dir);
+    const reg = await fx.run(PEER_BIN, ['register', join(dir, 'paper.pdf'), '--port', String(port), '--index', addr, '--json']);
     expect(reg.code).toBe(0);
-    expect(JSON.parse(reg.stdout)).toEqual({ registered: 'paper.pdf', port: 7100, sha256: digest, size: 9, index: addr });
+    expect(JSON.parse(reg.stdout)).toEqual({ registered: 'paper.pdf', port, sha256: digest, size: 9, index: addr });
 
     const found = await fx.run(PEER_BIN, ['search', 'paper.pdf', '--index', addr, '--json']);
-    expect(JSON.parse(found.stdout)).toEqual({ filename: 'paper.pdf', addr: '127.0.0.1', port: 7100, sha256: digest });
+    expect(JSON.parse(found.stdout)).toEqual({ filename: 'paper.pdf', addr: '127.0.0.1', port, sha256: digest });
 
-    const dereg = await fx.run(PEER_BIN, ['deregister', 'paper.pdf', '--port', '7100', '--index', addr]);
+    const dereg = await fx.run(PEER_BIN, ['deregister', 'paper.pdf', '--port', String(port), '--index', addr]);
     expect(dereg.code).toBe(0);
-    expect(dereg.stdout).toBe(`deregistered "paper.pdf" (content port 7100) from index ${addr}\n`);
+    expect(dereg.stdout).toBe(`deregistered "paper.pdf" (content port ${port}) from index ${addr}\n`);
+    expect(dereg.stderr).toContain(`a peer on this host still serves "paper.pdf" on port ${port}; its next refresh registers it again`);
 
     const gone = await fx.run(PEER_BIN, ['search', 'paper.pdf', '--index', addr]);
     expect(expectOneLineFailure(gone)).toContain('paper.pdf');

@@ -46,7 +46,7 @@ it('a second Ctrl-C quits at once, and the first one says so', async () => {
   serve.child.kill('SIGINT');
   const exit = await serve.child.waitExit(5000);
   expect(exit.code).toBe(130);
-  await waitFor(() => serve.child.stderr.includes('SIGINT again: quitting now'), 1000, 'the quit line');
+  await waitFor(() => serve.child.stderr.includes('peer: SIGINT again: quitting now'), 1000, 'the quit line');
 });
 
 it('peer serve stops within about 3 s of Ctrl-C when the index does not answer, with 300 files', async () => {

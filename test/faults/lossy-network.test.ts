@@ -17,6 +17,7 @@ let dir: string;
 let index: IndexServer;
 let content: ContentServer;
 let proxy: UdpFaultProxy | undefined;
+const extra: ContentServer[] = [];
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'peerdex-lossy-'));
@@ -28,6 +29,7 @@ afterEach(async () => {
   await proxy?.close();
   proxy = undefined;
   await content.close();
+  for (const s of extra.splice(0)) await s.close();
   await index.close();
   await rm(dir, { recursive: true, force: true });
 });
@@ -61,8 +63,12 @@ describe('at 20% datagram loss each way (plus duplicates and reordering)', () =>
       const r = await peer(['register', join(shared, name), '--port', contentPort, ...flags]);
       expect(r.code, r.stderr).toBe(0);
     }
-    for (const port of ['9101', '9102']) {
-      const r = await peer(['register', join(shared, 'a.txt'), '--port', port, ...flags]);
+    // Two more content servers of the same folder, so the listing has three servers.
+    const more = await Promise.all([0, 1].map(() => ContentServer.listen({ library: new FileLibrary(shared), port: 0, host: '127.0.0.1' })));
+    extra.push(...more);
+    const [p1, p2] = more.map((s) => s.address().port);
+    for (const port of [p1, p2]) {
+      const r = await peer(['register', join(shared, 'a.txt'), '--port', String(port), ...flags]);
       expect(r.code, r.stderr).toBe(0);
     }
 
@@ -74,14 +80,14 @@ describe('at 20% datagram loss each way (plus duplicates and reordering)', () =>
     expect(listed.code, listed.stderr).toBe(0);
     const byPort = new Map(listed.json.servers.map((s: { port: number; names: string[] }) => [s.port, [...s.names].sort()]));
     expect(byPort.get(content.address().port)).toEqual(['a.txt', 'b.txt', 'c.txt', 'd.txt', 'e.txt', 'lossy.bin']);
-    expect(byPort.get(9101)).toEqual(['a.txt']);
-    expect(byPort.get(9102)).toEqual(['a.txt']);
+    expect(byPort.get(p1)).toEqual(['a.txt']);
+    expect(byPort.get(p2)).toEqual(['a.txt']);
 
     const got = await peer(['download', 'lossy.bin', '--dir', join(dir, 'down'), '--port', '9200', ...flags]);
     expect(got.code, got.stderr).toBe(0);
     expect(createHash('sha256').update(await readFile(join(dir, 'down', 'lossy.bin'))).digest('base64url')).toBe(got.json.sha256);
 
-    const gone = await peer(['deregister', 'a.txt', '--port', '9101', ...flags]);
+    const gone = await peer(['deregister', 'a.txt', '--port', String(p1), ...flags]);
     expect(gone.code, gone.stderr).toBe(0);
     expect(proxy.stats.dropped).toBeGreaterThan(0);
     expect(proxy.stats.duplicated + proxy.stats.reordered).toBeGreaterThan(0);
@@ -92,13 +98,15 @@ describe('at 100% loss', () => {
   it.each([
     ['search', ['search', 'x.txt']],
     ['list', ['list']],
-    ['register', ['register', 'FILE', '--port', '9100']],
+    ['register', ['register', 'FILE', '--port', 'CONTENT']],
     ['deregister', ['deregister', 'x.txt', '--port', '9100']],
     ['download', ['download', 'x.txt', '--dir', 'DIR']],
   ])('%s ends with a one-line "did not answer" error and exit 1', async (_what, args) => {
     proxy = await UdpFaultProxy.start({ target: { host: '127.0.0.1', port: index.address().port }, toServer: { drop: 1 } });
-    await writeFile(join(dir, 'x.txt'), 'x');
-    const filled = args.map((a) => (a === 'FILE' ? join(dir, 'x.txt') : a === 'DIR' ? join(dir, 'down') : a));
+    await mkdir(join(dir, 'shared'), { recursive: true });
+    await writeFile(join(dir, 'shared', 'x.txt'), 'x'); // served, so register gets as far as the index
+    const fill: Record<string, string> = { FILE: join(dir, 'shared', 'x.txt'), DIR: join(dir, 'down'), CONTENT: String(content.address().port) };
+    const filled = args.map((a) => fill[a] ?? a);
     const r = await run(BIN.peer, [...filled, '--index', `127.0.0.1:${proxy.port}`, '--tries', '3', '--timeout', '50'], 20_000);
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n')).toEqual([`peer: index 127.0.0.1:${proxy.port} did not answer after 3 tries`]);

@@ -72,15 +72,24 @@ export class HolderBook {
     return n;
   }
 
-  /** `bytes` arrived from `holder` in `ms`: it works, so its failures are forgiven. */
-  delivered(holder: string, bytes: number, ms: number): void {
+  /**
+   * `bytes` arrived from `holder` in `ms`: it works, so its failures are forgiven. `credited`
+   * (default: all of them) is what counts as sent by it in the report; a download credits the
+   * pieces it kept instead (see credit()), so the report adds up to the file.
+   */
+  delivered(holder: string, bytes: number, ms: number, credited = bytes): void {
     const e = this.#get(holder);
-    e.bytes += bytes;
+    e.bytes += credited;
     e.failures = 0;
     if (ms > 0 && bytes > 0) {
       const r = (bytes * 1000) / ms;
       e.rate = e.rate === 0 ? r : 0.7 * e.rate + 0.3 * r;
     }
+  }
+
+  /** `holder` sent `bytes` that were kept (a piece written). */
+  credit(holder: string, bytes: number): void {
+    this.#get(holder).bytes += bytes;
   }
 
   failed(holder: string, reason: string, now: number): void {

@@ -33,6 +33,7 @@ export class RangeSink extends Writable {
   #memory: Buffer | undefined;
   #memoryUsed = 0;
   #stopped = false;
+  #waitingForBudget = false;
   #busy: Promise<void> = Promise.resolve();
 
   constructor(options: RangeSinkOptions) {
@@ -59,6 +60,8 @@ export class RangeSink extends Writable {
   /** Writes nothing more; resolves once the write in progress (if any) has finished. */
   stop(): Promise<void> {
     this.#stopped = true;
+    // Waiting for the rate limit is not writing: nothing to wait for (it writes nothing after).
+    if (this.#waitingForBudget) return Promise.resolve();
     return this.#busy.catch(() => {}); // a failed write is reported through 'error'
   }
 
@@ -74,7 +77,11 @@ export class RangeSink extends Writable {
         const { offset, length } = this.#o.map.range(this.#piece);
         const n = Math.min(chunk.length - at, offset + length - this.#position);
         const slice = chunk.subarray(at, at + n);
-        if (this.#o.limiter) await this.#o.limiter.take(n);
+        if (this.#o.limiter) {
+          this.#waitingForBudget = true;
+          await this.#o.limiter.take(n);
+          this.#waitingForBudget = false;
+        }
         if (this.#stopped) return;
         await this.#put(slice);
         at += n;

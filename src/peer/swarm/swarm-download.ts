@@ -63,7 +63,8 @@ export type SwarmEvent =
   | { type: 'holder-failed'; holder: string; reason: string }
   | { type: 'holder-banned'; holder: string; reason: string; dropped: number }
   | { type: 'waiting'; seconds: number }
-  | { type: 'repaired'; liar: string; pieces: number };
+  | { type: 'repaired'; liar: string; pieces: number }
+  | { type: 'contents'; chosen: { sha256: string; holders: number }; others: { sha256: string; holders: number }[]; resumed: boolean };
 
 export interface SwarmResult {
   size: number;
@@ -107,6 +108,8 @@ export class SwarmDownload {
   #discovering: Promise<void> | undefined;
   #lastIndexError: string | undefined;
   #reported = 0;
+  /** The content being fetched (its sha256), once chosen. */
+  #target: string | undefined;
   /** The partial data was deleted (it can never verify): nothing is kept to resume. */
   #discarded = false;
 
@@ -140,8 +143,8 @@ export class SwarmDownload {
   /** Decides what the content is (kept partial data, or a probe of holders) and opens the store. */
   async #open(): Promise<void> {
     const { dir, filename } = this.#o;
-    const indexDigest = [...this.#holders.values()].find((h) => h.sha256)?.sha256;
     let kept = await loadKept(dir, filename);
+    const indexDigest = this.#chooseContent(kept?.meta.sha256);
     if (kept && indexDigest !== undefined && kept.meta.sha256 !== indexDigest) kept = undefined; // other content
     // No piece kept: the size in the meta is only some holder's word (maybe a liar's), ask again.
     if (kept?.map.doneCount === 0) kept = undefined;
@@ -167,6 +170,26 @@ export class SwarmDownload {
       if (!outcome.reference && big && this.#book.notBanned().length === 0) throw tooLarge(this.#o.filename, big.size, this.#o.describeMaxSize);
       return outcome.reference;
     });
+  }
+
+  /**
+   * Which content to fetch when the index lists several under one name (holders registered
+   * with different digests): the one kept partial data belongs to, if a holder still has it
+   * (a resume stays on target), else the one most holders have. Holders of the others are
+   * left out, and the choice is reported.
+   */
+  #chooseContent(keptSha256: string | undefined): string | undefined {
+    const counts = new Map<string, number>();
+    for (const h of this.#holders.values()) if (h.sha256) counts.set(h.sha256, (counts.get(h.sha256) ?? 0) + 1);
+    let target = keptSha256 !== undefined && counts.has(keptSha256) ? keptSha256 : undefined;
+    for (const [sha256, n] of counts) if (target === undefined || (n > counts.get(target)! && target !== keptSha256)) target = sha256;
+    this.#target = target;
+    if (counts.size > 1 && target !== undefined) {
+      const others = [...counts].filter(([sha256]) => sha256 !== target).map(([sha256, holders]) => ({ sha256, holders }));
+      this.#o.onEvent?.({ type: 'contents', chosen: { sha256: target, holders: counts.get(target)! }, others, resumed: target === keptSha256 });
+      for (const [key, h] of this.#holders) if (h.sha256 && h.sha256 !== target) this.#ban(key, `registered other content under this name (sha256 ${h.sha256})`);
+    }
+    return target;
   }
 
   // ---- the transfer --------------------------------------------------------------------
@@ -296,7 +319,7 @@ export class SwarmDownload {
     });
     sink.end();
     await finished(sink);
-    this.#book.delivered(key, f.received, Date.now() - started);
+    this.#book.delivered(key, f.received, Date.now() - started, 0);
     if (f.received > 0 && !this.#delivered.includes(key)) {
       this.#delivered.push(key);
       this.#o.onEvent?.({ type: 'holder', holder: key, resumeFrom: this.#resumedFrom });
@@ -325,6 +348,7 @@ export class SwarmDownload {
   }
 
   #completed(f: InFlight, i: number): void {
+    this.#book.credit(f.a.holder, this.#picker.map.range(i).length);
     for (const id of this.#picker.complete(f.a.id, i)) {
       const other = this.#inflight.get(id);
       if (other && (other.a.endgame || !this.#picker.hasWorkLeft(id))) void this.#cancel(other);
@@ -369,7 +393,9 @@ export class SwarmDownload {
         for (const h of await this.#source.round()) {
           const key = holderKey(h);
           this.#holders.set(key, h);
-          this.#book.add(key);
+          const fresh = this.#book.add(key);
+          // Found later, registered with other content than the one being fetched: left out.
+          if (fresh && this.#target !== undefined && h.sha256 && h.sha256 !== this.#target) this.#ban(key, `registered other content under this name (sha256 ${h.sha256})`);
         }
         this.#lastIndexError = undefined;
       } catch (err) {
