@@ -6,6 +6,10 @@
  *   at once (a swarm download); A leaves; C gets another file from B. Every digest is checked.
  *
  * Exits 0 when every step worked, 1 (with the failing step) otherwise; always cleans up.
+ *
+ * `npm run demo -- --http`: the index and peer B also serve their pages (index-server --http,
+ * peer serve --http, on free loopback ports); the demo prints both URLs and, in a terminal,
+ * keeps them up after the story until Ctrl-C.
  */
 import { copyFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,6 +20,8 @@ import { BIN, run, startService, type Service } from './lib/processes.js';
 
 const SHARED = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shared-files');
 const services: Service[] = [];
+const HTTP = process.argv.includes('--http');
+const httpArgs = HTTP ? ['--http', '127.0.0.1:0'] : [];
 let stepNo = 0;
 
 const say = (text: string) => process.stdout.write(`${text}\n`);
@@ -29,8 +35,8 @@ async function peer(args: string[]): Promise<any> {
   return JSON.parse(r.stdout);
 }
 
-async function startPeer(dir: string, indexArg: string): Promise<Service> {
-  const s = await startService(BIN.peer, ['serve', '--dir', dir, '--port', '0', '--host', '127.0.0.1', '--index', indexArg, '--rescan', '1'], /registered for tcp port (\d+)/);
+async function startPeer(dir: string, indexArg: string, extra: string[] = []): Promise<Service> {
+  const s = await startService(BIN.peer, ['serve', '--dir', dir, '--port', '0', '--host', '127.0.0.1', '--index', indexArg, '--rescan', '1', ...extra], /registered for tcp port (\d+)/);
   services.push(s);
   return s;
 }
@@ -39,10 +45,12 @@ async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'peerdex-demo-'));
   try {
     step('Start the index server (UDP, any free port on 127.0.0.1)');
-    const index = await startService(BIN.index, ['--port', '0', '--host', '127.0.0.1', '--quiet'], /listening on udp [^ ]*:(\d+)/);
+    const index = await startService(BIN.index, ['--port', '0', '--host', '127.0.0.1', '--quiet', ...httpArgs], /listening on udp [^ ]*:(\d+)/);
     services.push(index);
     const indexArg = `127.0.0.1:${index.port}`;
     detail(`index listening on ${indexArg}`);
+    const indexPage = HTTP ? await pageUrl(index) : undefined;
+    if (indexPage) detail(`index status page: ${indexPage}`);
 
     step('Peer A shares shared-files/ and a 16 MiB swarm.bin (content server + registrations)');
     const dirA = await makeDir(join(work, 'peer-a'));
@@ -56,7 +64,9 @@ async function main(): Promise<void> {
     step('Peer B lists the index and searches for bytes.bin');
     const dirB = join(work, 'peer-b');
     const dirC = join(work, 'peer-c');
-    const b = await startPeer(await makeDir(dirB), indexArg);
+    const b = await startPeer(await makeDir(dirB), indexArg, httpArgs);
+    const peerPage = HTTP ? await pageUrl(b) : undefined;
+    if (peerPage) detail(`peer B's page: ${peerPage}`);
     const listing = await peer(['list', '--index', indexArg]);
     for (const s of listing.servers) detail(`${s.addr}:${s.port} holds ${s.names.join(', ')}`);
     const found = await peer(['search', 'bytes.bin', '--index', indexArg]);
@@ -105,10 +115,30 @@ async function main(): Promise<void> {
 
     const final = await peer(['list', '--index', indexArg]);
     step(`Done: ${final.servers.length} content servers hold ${final.servers.reduce((n: number, s: { names: string[] }) => n + s.names.length, 0)} registrations; every digest matched`);
+    if (indexPage && peerPage) await showPages(indexPage, peerPage);
   } finally {
     await Promise.all(services.map((s) => s.stop('SIGTERM')));
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** The page URL a service logged (`... on http://127.0.0.1:PORT/ ...`). */
+async function pageUrl(s: Service): Promise<string> {
+  const find = () => s.lines.map((l) => /on (http:\/\/\S+\/)/.exec(l)?.[1]).find((u) => u !== undefined);
+  await waitFor(async () => find() !== undefined, 'the page URL');
+  return find()!;
+}
+
+/** Prints both pages and, in a terminal, keeps them up until Ctrl-C. */
+async function showPages(indexPage: string, peerPage: string): Promise<void> {
+  say(`\nindex status page: ${indexPage}   (metrics: ${indexPage}metrics)`);
+  say(`peer B's page:     ${peerPage}   (metrics: ${peerPage}metrics)`);
+  if (!process.stdout.isTTY) return;
+  say('the index and peers B and C keep running: open the pages, press Ctrl-C to stop');
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
 }
 
 async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {

@@ -6,6 +6,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import type { ClusterBenchResult } from './cluster.js';
+import type { IndexHttpBenchResult } from './index-http.js';
 import type { IndexBenchResult, LargeIndexLatency } from './index-throughput.js';
 import type { ScaleResult } from './scale.js';
 import { shareText, type SwarmBenchResult, type SwarmCase } from './swarm.js';
@@ -21,6 +22,7 @@ export interface BenchReport {
   loadAfter: number[];
   transfer?: TransferBenchResult | undefined;
   index?: IndexBenchResult | undefined;
+  indexHttp?: IndexHttpBenchResult | undefined;
   scale?: ScaleResult | undefined;
   udpScale?: LargeIndexLatency | undefined;
   swarm?: SwarmBenchResult | undefined;
@@ -104,6 +106,10 @@ function rows(r: BenchReport): Row[] {
       out.push({ figure: `index-server RSS with ${int(u.names)} registrations`, peerdex: mib(u.indexRss), baseline: '', ratio: '', target: '' });
     }
     out.push({ figure: `O listing, one server with ${int(s.listing.names)} names`, peerdex: `${int(s.listing.pdus)} PDUs, ${fixed(s.listing.buildMs)} ms`, baseline: '', ratio: '', target: '' });
+  }
+  const h = r.indexHttp;
+  if (h) {
+    out.push({ figure: `index S, --http with a /metrics scrape every second vs without (replies/s; ${h.generator === 'c' ? 'C' : 'Node'} sender; slowest scrape ${fixed(h.slowestScrapeMs)} ms)`, peerdex: int(h.medianWithHttp), baseline: int(h.medianWithout), ratio: fixed(h.ratio), target: `≥ 0.95: ${verdict(h.ratio >= 0.95)}` });
   }
   if (r.swarm) out.push(...swarmRows(r.swarm));
   if (r.cluster) out.push(...clusterRows(r.cluster));

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: peerdex against bare-Node baselines, on loopback, bounded in time.
  *
- *   npm run bench -- [--size 1GiB] [--runs 3] [--only transfer,index,scale,swarm,cluster] [--duration 4]
+ *   npm run bench -- [--size 1GiB] [--runs 3] [--only transfer,index,http,scale,swarm,cluster] [--duration 4]
  *                    [--names 100000] [--rate 20000] [--window 256] [--sockets 4]
  *                    [--counts 100000,1000000] [--profile] [--udp-scale] [--out docs/benchmarks.md]
  *                    [--swarm-size 200MiB] [--rss-count 1000000] [--no-write] [--timeout 20]
@@ -16,6 +16,7 @@ import { join, resolve } from 'node:path';
 import { buildFastSender } from './fast-sender.js';
 import { redisInstalled, INSTALL_REDIS } from '../lib/redis-server.js';
 import { benchCluster, type ClusterBenchResult } from './cluster.js';
+import { benchIndexHttp, type IndexHttpBenchResult } from './index-http.js';
 import { benchIndex, latencyAtSize, profileIndex, type IndexBenchResult, type LargeIndexLatency } from './index-throughput.js';
 import { BENCH_DIR, formatSize, parseArgs, parseSize, stopAllChildren } from './measure.js';
 import { formatProfile, summarizeProfiles, type TimeWindow } from './profile.js';
@@ -35,7 +36,7 @@ const root = resolve(BENCH_DIR, '..', '..', '..');
 const options = {
   size: parseSize(opt('size', '1GiB')),
   runs: Math.max(1, Number(opt('runs', '3'))),
-  only: new Set(opt('only', 'transfer,index,scale,swarm,cluster').split(',')),
+  only: new Set(opt('only', 'transfer,index,http,scale,swarm,cluster').split(',')),
   duration: Number(opt('duration', '4')),
   names: Number(opt('names', '100000')),
   rate: Number(opt('rate', '20000')),
@@ -89,6 +90,7 @@ async function main(): Promise<void> {
 
   let transfer: TransferBenchResult | undefined;
   let index: IndexBenchResult | undefined;
+  let indexHttp: IndexHttpBenchResult | undefined;
   let scale: ScaleResult | undefined;
   let udpScale: LargeIndexLatency | undefined;
   let swarm: SwarmBenchResult | undefined;
@@ -100,7 +102,7 @@ async function main(): Promise<void> {
     transfer = await benchTransfer({ size: options.size, runs: options.runs, work, profileDir, log });
   }
   // The S load generator: C when the machine can build it (fast enough not to be the limit).
-  const needsSender = options.only.has('index') || options.only.has('cluster');
+  const needsSender = options.only.has('index') || options.only.has('http') || options.only.has('cluster');
   const { sender: fast, why: generatorNote } = needsSender ? buildFastSender(work) : { sender: undefined, why: '' };
   if (needsSender) log(`S load generator: ${generatorNote}`);
   if (options.only.has('index')) {
@@ -111,6 +113,10 @@ async function main(): Promise<void> {
       log('  profiling one more throughput run of each');
       indexWindows = await profileIndex({ ...o, profileDir });
     }
+  }
+  if (options.only.has('http')) {
+    log(`\n[http] index-server --http with /metrics scraped every second vs without: ${options.names.toLocaleString('en')} names, ${options.runs} alternated S runs of ${options.duration} s`);
+    indexHttp = await benchIndexHttp({ runs: options.runs, names: options.names, duration: options.duration, window: options.window, sockets: options.sockets, fast, log });
   }
   if (options.only.has('scale')) {
     log(`\n[scale] registry in-process at ${options.counts.map((c) => c.toLocaleString('en')).join(' and ')} registrations`);
@@ -160,6 +166,7 @@ async function main(): Promise<void> {
     loadAfter: os.loadavg(),
     transfer,
     index,
+    indexHttp,
     scale,
     udpScale,
     swarm,

@@ -6,6 +6,7 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
+import picomatch from 'picomatch';
 import { PeerdexError } from '../protocol/errors.js';
 
 /** An error answered as `{"error": message}` with this HTTP status. */
@@ -91,4 +92,22 @@ export function parseListenAddress(text: string, option = 'http'): { host: strin
     throw new PeerdexError('ERR_USAGE', `--${option} must be [HOST:]PORT (like 8080 or 0.0.0.0:8080), got "${text}"`);
   }
   return { host, port };
+}
+
+/** The names a query asks for: `match` is a glob, `contains` a case-insensitive piece; neither: all. */
+export function nameTest(query: URLSearchParams): (name: string) => boolean {
+  const glob = query.get('match');
+  const contains = query.get('contains')?.toLowerCase();
+  return glob ? picomatch(glob, { dot: true }) : contains ? (n: string) => n.toLowerCase().includes(contains) : () => true;
+}
+
+/** The Redis URL as the page may show it: without a password. */
+export function redisLabel(url: string): string {
+  try {
+    const u = new URL(url);
+    u.password = '';
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return url.replace(/\/\/[^@/]*@/, '//');
+  }
 }

@@ -6,15 +6,13 @@
 import picomatch from 'picomatch';
 import { filenameProblem } from '../protocol/fields.js';
 import type { Peer } from '../peer/peer.js';
-import { HttpError } from './http-util.js';
+import type { ApiResult } from './http-server.js';
+import { HttpError, nameTest } from './http-util.js';
 
 /** Most names a search answers with; `truncated` says when there were more. */
 export const SEARCH_LIMIT = 500;
 
-export interface ApiResult {
-  status: number;
-  body: unknown;
-}
+export type { ApiResult } from './http-server.js';
 
 export function status(peer: Peer, authRequired: boolean): ApiResult {
   const { active, recent } = peer.downloads();
@@ -35,9 +33,7 @@ export function status(peer: Peer, authRequired: boolean): ApiResult {
  * `contains` a case-insensitive piece of the name; neither lists everything.
  */
 export async function searchIndex(peer: Peer, query: URLSearchParams): Promise<ApiResult> {
-  const glob = query.get('match');
-  const contains = query.get('contains')?.toLowerCase();
-  const test = glob ? picomatch(glob, { dot: true }) : contains ? (n: string) => n.toLowerCase().includes(contains) : () => true;
+  const test = nameTest(query);
   const holders = new Map<string, { addr: string; port: number }[]>();
   for (const server of await listing(peer)) {
     for (const name of server.names) {

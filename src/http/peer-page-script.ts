@@ -4,40 +4,12 @@
  * from the server goes into the page through textContent or a property, never as HTML.
  */
 export const PEER_PAGE_SCRIPT = `'use strict';
-const $ = (id) => document.getElementById(id);
 let token = sessionStorage.getItem('peerdex-token') || '';
 let sharedNames = new Set();
 let busyNames = new Set();
 /** The Download button of each search result, kept in step with the status. */
 let resultButtons = new Map();
 
-function el(tag, text, className) {
-  const node = document.createElement(tag);
-  if (text !== undefined) node.textContent = String(text);
-  if (className) node.className = className;
-  return node;
-}
-function row(cells) {
-  const tr = document.createElement('tr');
-  for (const c of cells) tr.appendChild(c);
-  return tr;
-}
-function fill(tableId, rows, emptyText, columns) {
-  const body = $(tableId).tBodies[0];
-  body.replaceChildren(...rows);
-  if (rows.length === 0) {
-    const td = el('td', emptyText, 'empty');
-    td.colSpan = columns;
-    body.appendChild(row([td]));
-  }
-}
-function bytes(n) {
-  if (n < 1024) return n + ' B';
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024, i = 0;
-  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
-  return v.toFixed(v < 10 ? 1 : 0) + ' ' + units[i];
-}
 function ago(ms) {
   const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
   return s < 60 ? s + ' s' : Math.floor(s / 60) + ' min';

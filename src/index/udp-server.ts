@@ -61,6 +61,17 @@ export interface IndexStats {
   replies: number;
 }
 
+/**
+ * Live counters read on demand (by /metrics): plain typed arrays, so counting costs one
+ * increment per datagram. `byType[c]` counts the 100-byte datagrams whose type byte is `c`
+ * and that reached the handler: for R, S, T, O and E these are exactly the requests decoded.
+ * `refusedByCode[n]` counts the E n answers sent (n = 3..6; an S that finds nothing is an E 3).
+ */
+export interface IndexCounters {
+  readonly byType: Float64Array;
+  readonly refusedByCode: Float64Array;
+}
+
 export type IndexServerEvent = IndexEvent | { type: 'expired'; holder: Holder };
 
 /** Defaults of the abuse limits (the CLI shows the same ones). */
@@ -84,6 +95,7 @@ const bucketOf = (perSecond: number, seconds: number) => new TokenBuckets({ perS
 export class IndexServer extends EventEmitter<{ event: [IndexServerEvent]; error: [Error] }> {
   readonly registry: RegistryStore;
   readonly stats: IndexStats = { received: 0, dropped: 0, refused: 0, replies: 0 };
+  readonly counters: IndexCounters = { byType: new Float64Array(256), refusedByCode: new Float64Array(16) };
   readonly #socket: dgram.Socket;
   readonly #handle: IndexHandler;
   readonly #now: () => number;
@@ -188,6 +200,7 @@ export class IndexServer extends EventEmitter<{ event: [IndexServerEvent]; error
       if (this.listenerCount('event') > 0) this.emit('event', { type: 'dropped', from, bytes: msg.length });
       return;
     }
+    if (msg.length === PDU_SIZE) this.counters.byType[msg[0]!]++;
     const now = this.#now();
     const result = this.#handle(msg, from, now);
     // Only O answers (one PDU in, up to a listing out) are charged; the S path checks one field.
@@ -196,7 +209,10 @@ export class IndexServer extends EventEmitter<{ event: [IndexServerEvent]; error
     this.stats.replies += replies.length;
     if (event) {
       if (event.type === 'dropped' || event.type === 'limited') this.stats.dropped++;
-      else if (event.type === 'refused') this.stats.refused++;
+      else if (event.type === 'refused') {
+        this.stats.refused++;
+        this.counters.refusedByCode[event.code & 15]++;
+      } else if (event.type === 'searched' && !event.found) this.counters.refusedByCode[ErrorCode.NotFound]++;
       if (this.listenerCount('event') > 0) this.emit('event', event);
     }
   }

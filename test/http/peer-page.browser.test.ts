@@ -4,42 +4,28 @@
  * the index then names this peer as a holder. A name like `<svg onload=alert(1)>` shows as
  * text and runs nothing. Without chromium the test fails on CI and is skipped elsewhere.
  */
-import { existsSync } from 'node:fs';
 import { afterEach, expect, it } from 'vitest';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { binaryContent, Fixtures, MiB } from '../helpers/peer-fixtures.js';
+import { launchChromium, skipBrowser, watchedPage, XSS_NAME } from './browser.js';
 import { swarm } from './http-fixtures.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const XSS_NAME = '<svg onload=alert(1)>';
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && !process.env['CI']) console.warn(`skipping the browser test: ${CHROMIUM} is missing (apt-get install chromium)`);
 
 const fx = new Fixtures();
 afterEach(() => fx.cleanup());
 
 async function browser(): Promise<BrowserContext> {
-  if (!haveChromium) throw new Error(`${CHROMIUM} is missing: the browser test needs Debian's chromium (apt-get install -y chromium)`);
-  const context = await chromium.launchPersistentContext(await fx.tempDir('peerdex-chromium-'), { executablePath: CHROMIUM, args: ARGS, headless: true, viewport: { width: 1200, height: 860 } });
+  const context = await launchChromium(await fx.tempDir('peerdex-chromium-'));
   fx.track(() => context.close());
   return context;
 }
 
-it.skipIf(!haveChromium && !process.env['CI'])('on the peer page: search, download, the file is shared and registered; hostile names stay text', { timeout: 60_000 }, async () => {
+it.skipIf(skipBrowser)('on the peer page: search, download, the file is shared and registered; hostile names stay text', { timeout: 60_000 }, async () => {
   const s = await swarm(fx);
   await s.peer({ 'movie.bin': binaryContent(2 * MiB + 1, 4), [XSS_NAME]: 'not a script', 'notes.txt': 'hello' });
   const peer = await s.peer({ 'mine.txt': 'already here' });
   const { base } = await s.http(peer);
   const context = await browser();
-  const page = await context.newPage();
-  const dialogs: string[] = [];
-  page.on('dialog', (d) => {
-    dialogs.push(d.message());
-    void d.dismiss();
-  });
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
+  const { page, dialogs, errors } = await watchedPage(context);
   await page.goto(`${base}/`);
   await expect.poll(() => page.locator('#shared td.name').allTextContents()).toEqual(['mine.txt']);
 
