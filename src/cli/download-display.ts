@@ -7,7 +7,7 @@
 import cliProgress from 'cli-progress';
 import type { DownloadEvent } from '../peer/downloader.js';
 import type { SwarmProgress } from '../peer/swarm/swarm-download.js';
-import { formatBytes } from './common.js';
+import { formatBytes, showSha256 } from './common.js';
 import { escapeForTerminal } from './output.js';
 
 interface Active {
@@ -34,10 +34,12 @@ export class DownloadDisplay {
   readonly #verbose: boolean;
   readonly #active = new Map<string, Active>();
   readonly #plainTimer: NodeJS.Timeout | undefined;
+  readonly #hex: boolean;
 
-  /** `plain`: print a progress line every few seconds (no terminal, not --json). */
-  constructor(options: { bars: boolean; verbose: boolean; plain?: boolean }) {
+  /** `plain`: print a progress line every few seconds (no terminal, not --json); `hex`: digests in hex. */
+  constructor(options: { bars: boolean; verbose: boolean; plain?: boolean; hex?: boolean }) {
     this.#verbose = options.verbose;
+    this.#hex = options.hex ?? false;
     if (!options.bars && options.plain) {
       this.#plainTimer = setInterval(() => this.#plainLines(), PLAIN_EVERY_MS);
       this.#plainTimer.unref();
@@ -112,7 +114,7 @@ export class DownloadDisplay {
   event(name: string, e: DownloadEvent): void {
     const a = this.#active.get(name);
     if (!a) return;
-    const note = noteFor(e, name, a);
+    const note = noteFor(e, name, a, this.#hex);
     if (note) a.notes.push(note);
     const detail = note ?? (this.#verbose ? detailFor(e, name, a) : undefined);
     if (this.#verbose && detail) this.line(`${escapeForTerminal(name)}: ${escapeForTerminal(detail)}`, process.stderr);
@@ -142,16 +144,17 @@ export class DownloadDisplay {
   }
 }
 
-const short = (sha256: string) => `${sha256.slice(0, 10)}…`;
+/** The start of a digest, enough to tell contents apart. */
+const short = (sha256: string, hex: boolean) => `${showSha256(sha256, hex).slice(0, hex ? 12 : 10)}…`;
 
 /** The notes every user sees (at the end, or in --json). */
-function noteFor(e: DownloadEvent, name: string, a: Active): string | undefined {
+function noteFor(e: DownloadEvent, name: string, a: Active, hex: boolean): string | undefined {
   if (e.type === 'repaired') return `${e.pieces} piece(s) from ${e.liar} did not match and were fetched again`;
   if (e.type === 'holder' && e.resumeFrom > 0 && !a.notes.some((n) => n.startsWith('resuming'))) return `resuming with ${formatBytes(e.resumeFrom)} kept from an earlier run`;
   if (e.type === 'contents') {
-    const others = e.others.map((o) => `${o.holders} ${o.holders === 1 ? 'has' : 'have'} ${short(o.sha256)}`).join(', ');
+    const others = e.others.map((o) => `${o.holders} ${o.holders === 1 ? 'has' : 'have'} ${short(o.sha256, hex)}`).join(', ');
     const why = e.resumed ? 'the one the kept partial data belongs to' : 'the one most holders have';
-    return `the index lists ${e.others.length + 1} different contents under "${name}": ${e.chosen.holders} holder(s) have ${short(e.chosen.sha256)}, ${others}; fetching ${why}`;
+    return `the index lists ${e.others.length + 1} different contents under "${name}": ${e.chosen.holders} holder(s) have ${short(e.chosen.sha256, hex)}, ${others}; fetching ${why}`;
   }
   return undefined;
 }

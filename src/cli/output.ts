@@ -33,11 +33,35 @@ export function escapeForTerminal(text: string): string {
 
 export const timestamp = (): string => new Date().toISOString();
 
-/** One line on stderr, no stack trace, and a failing exit status. */
+let jsonErrors = false;
+
+/** With --json an error is a JSON document on stdout instead of a line on stderr. */
+export function setJsonErrors(on: boolean): void {
+  jsonErrors = on;
+}
+
+/**
+ * One line on stderr, no stack trace, and a failing exit status; with --json instead
+ * `{"error": {"code", "message", ...details}}` on stdout.
+ */
 export function reportFailure(prog: string, err: unknown): void {
   const message = isPeerdexError(err) ? err.message : err instanceof Error ? err.message : String(err);
-  process.stderr.write(`${prog}: ${escapeForTerminal(message)}\n`);
+  if (jsonErrors) {
+    const code = isPeerdexError(err) ? err.code : 'ERR_INTERNAL';
+    const details = isPeerdexError(err) ? err.details : undefined;
+    process.stdout.write(`${JSON.stringify({ error: { code, message, ...details } }, null, 2)}\n`);
+  } else process.stderr.write(`${prog}: ${escapeForTerminal(message)}\n`);
   process.exitCode = 1;
+}
+
+/** Parses the command line; a usage error is reported (as a line, or JSON with --json) and ends the process. */
+export function parseOrExit<T>(prog: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    reportFailure(prog, err);
+    process.exit(1);
+  }
 }
 
 /** Runs `main`, turning any rejection into a one-line error and exit code 1. */

@@ -11,11 +11,11 @@ import type { IndexClient } from '../peer/index-client.js';
 import type { Peer, PeerEvent } from '../peer/peer.js';
 import { RateLimiter } from '../peer/rate-limiter.js';
 import { tempPaths } from '../peer/swarm/piece-store.js';
-import { checkCount, checkPort, checkRate, checkSeconds, checkSize, formatBytes, indexClientFrom, printJson } from './common.js';
+import { checkPort, checkRate, checkSize, formatBytes, indexClientFrom, printJson, sha256Hex, showSha256 } from './common.js';
 import { DownloadDisplay } from './download-display.js';
 import { escapeForTerminal } from './output.js';
 import { untilStopSignal } from './process-guards.js';
-import { describePeerEvent, listenPeer, log, type PeerArgs } from './peer-serve.js';
+import { describePeerEvent, listenPeer, log, refreshWarning, type PeerArgs } from './peer-serve.js';
 
 export interface DownloadArgs extends PeerArgs {
   names: string[];
@@ -23,13 +23,16 @@ export interface DownloadArgs extends PeerArgs {
   register: boolean;
   overwrite: boolean;
   json: boolean;
+  quiet: boolean;
   verbose: boolean;
   progress: boolean | undefined;
   connections: number;
+  /** ms */
   stallTimeout: number;
+  /** ms */
   wait: number;
-  maxSize?: string | undefined;
-  maxDownloadRate?: string | undefined;
+  maxSize?: string | number | undefined;
+  maxDownloadRate?: string | number | undefined;
   jobs: number;
   seed: boolean;
 }
@@ -43,13 +46,13 @@ export async function downloadCommand(args: DownloadArgs): Promise<void> {
   const index = indexClientFrom(args);
   const port = checkPort(args.port, 'port', args.seed);
   const common: Partial<DownloadOptions> = {
-    connections: checkCount(args.connections, 'connections', 1, 64),
-    stallTimeoutMs: checkSeconds(args.stallTimeout, 'stall-timeout') * 1000,
-    waitMs: checkSeconds(args.wait, 'wait', true) * 1000,
+    connections: args.connections,
+    stallTimeoutMs: args.stallTimeout,
+    waitMs: args.wait,
     maxSize: checkSize(args.maxSize, 'max-size'),
     overwrite: args.overwrite,
   };
-  const jobs = checkCount(args.jobs, 'jobs', 1, 64);
+  const jobs = args.jobs;
   const rate = checkRate(args.maxDownloadRate, 'max-download-rate');
   const names = await namesToFetch(args, index);
 
@@ -62,11 +65,14 @@ export async function downloadCommand(args: DownloadArgs): Promise<void> {
     void limiter?.close();
   });
   const seeding = args.seed ? await listenPeer(args, true) : undefined;
-  const bars = args.progress ?? (process.stdout.isTTY === true && !args.json);
-  const display = new DownloadDisplay({ bars, verbose: args.verbose, plain: !args.json && args.progress !== false });
+  const slow = args.seed ? refreshWarning(args.refresh) : undefined;
+  if (slow) process.stderr.write(`peer: warning: ${slow}\n`);
+  const quiet = args.quiet && !args.verbose;
+  const bars = args.progress ?? (process.stdout.isTTY === true && !args.json && !quiet);
+  const display = new DownloadDisplay({ bars, verbose: args.verbose, plain: !args.json && !quiet && args.progress !== false, hex: args.hex });
   seeding?.peer.on('event', (e) => {
     if (e.type === 'seeder' || e.type === 'server') {
-      const line = describePeerEvent(e, !args.verbose);
+      const line = describePeerEvent(e, { quiet: !args.verbose, hex: args.hex });
       if (line !== undefined) display.line(line);
     }
   });
@@ -84,14 +90,14 @@ export async function downloadCommand(args: DownloadArgs): Promise<void> {
             const result = await fetchOne(name, { ...common, limiter, signal: stopped.signal }, args, index, port, seeding?.peer, display);
             const notes = display.finished(name);
             results.push({ ...result, notes });
-            if (!args.json) {
+            if (!args.json && !quiet) {
               // With --verbose the notes were shown as they happened.
               if (!args.verbose) for (const note of notes) display.line(`${escapeForTerminal(name)}: ${escapeForTerminal(note)}`);
               display.line(describeResult(result, args, index.label, seeding?.peer.port ?? port));
             }
           } catch (err) {
             const notes = display.finished(name);
-            if (!args.json && !args.verbose) for (const note of notes) display.line(`${escapeForTerminal(name)}: ${escapeForTerminal(note)}`);
+            if (!args.json && !args.verbose && !quiet) for (const note of notes) display.line(`${escapeForTerminal(name)}: ${escapeForTerminal(note)}`);
             failures.push({ name, error: err as Error });
           }
         }),
@@ -108,9 +114,11 @@ export async function downloadCommand(args: DownloadArgs): Promise<void> {
   }
   report(args, names, results, failures);
   if (seeding && results.length > 0 && !stopped.signal.aborted) {
-    log(`seeding ${results.length} file(s) on tcp port ${seeding.peer.port}, index ${index.label} (Ctrl-C to stop)`);
+    // stdout holds the one JSON document already: say it on stderr.
+    if (args.json) process.stderr.write(`peer: seeding ${results.length} file(s) on tcp port ${seeding.peer.port} (Ctrl-C to stop)\n`);
+    else log(`seeding ${results.length} file(s) on tcp port ${seeding.peer.port}, index ${index.label} (Ctrl-C to stop)`);
     const sig = await signalled;
-    log(`${sig}: deregistering ${seeding.peer.seeder.names.length} file(s) and closing`);
+    if (!args.json) log(`${sig}: deregistering ${seeding.peer.seeder.names.length} file(s) and closing`);
   }
   await seeding?.close();
 }
@@ -148,7 +156,7 @@ async function namesToFetch(args: DownloadArgs, index: IndexClient): Promise<str
     if (listed.length === 0 && names.size === 0) throw new PeerdexError('ERR_NOT_FOUND', `no name in index ${index.label} matches "${args.match}"`);
     for (const n of listed.sort()) names.add(n);
   }
-  if (names.size === 0) throw new PeerdexError('ERR_USAGE', 'name a file to download, or use --match GLOB');
+  if (names.size === 0) throw new PeerdexError('ERR_USAGE', "name a file to download: peer download NAME, for example: peer download hello.txt (or --match '*.iso' for every name that matches)");
   return [...names];
 }
 
@@ -156,7 +164,7 @@ function describeResult(r: DownloadResult, args: DownloadArgs, indexLabel: strin
   const name = escapeForTerminal(r.filename);
   const from = r.holders.length === 1 ? `from ${r.holders[0]}` : `from ${r.holders.length} holders (${r.holders.join(', ')})`;
   const lines = [
-    r.alreadyHad ? `"${name}" is already in ${args.dir} with the same content` : `downloaded "${name}" (${formatBytes(r.size)}, sha256 ${r.sha256} verified) ${from} to ${r.path}`,
+    r.alreadyHad ? `"${name}" is already in ${args.dir} with the same content` : `downloaded "${name}" (${formatBytes(r.size)}, sha256 ${showSha256(r.sha256, args.hex)} verified) ${from} to ${r.path}`,
   ];
   if (args.verbose) {
     for (const h of r.report) lines.push(`  ${h.holder}: sent ${formatBytes(h.bytes)}${h.state === 'ok' ? '' : ` (${h.state}: ${h.reason ?? ''})`}`);
@@ -171,13 +179,16 @@ function jsonError(err: Error): Record<string, unknown> {
   return { code: isPeerdexError(err) ? err.code : 'ERR_INTERNAL', message: err.message, holders: [], keptBytes: 0, ...(isPeerdexError(err) && err.details ? err.details : {}) };
 }
 
+/** A result for --json: the digest in base64url (`sha256`) and in hex (`sha256Hex`). */
+const withHex = (r: DownloadResult) => ({ ...r, sha256Hex: sha256Hex(r.sha256) });
+
 /** Prints the outcome; a failure becomes the command's error (exit 1). */
 function report(args: DownloadArgs, names: string[], results: DownloadResult[], failures: Failure[]): void {
   const single = names.length === 1 && args.match === undefined;
   if (args.json) {
-    if (single && results[0]) printJson(results[0]);
+    if (single && results[0]) printJson(withHex(results[0]));
     else if (single) printJson({ error: jsonError(failures[0]!.error) });
-    else printJson({ downloads: results, failed: failures.map((f) => ({ name: f.name, error: jsonError(f.error) })) });
+    else printJson({ downloads: results.map(withHex), failed: failures.map((f) => ({ name: f.name, error: jsonError(f.error) })) });
     if (failures.length > 0) process.exitCode = 1;
     return;
   }
@@ -198,7 +209,7 @@ const cancelled = (name: string) => new PeerdexError('ERR_CANCELLED', `download 
 /** Ctrl-C: say what was kept and how to resume; exit 130 like any program stopped by SIGINT. */
 function reportStop(args: DownloadArgs, results: DownloadResult[], failures: Failure[]): void {
   const stoppedNames = failures.filter((f) => isPeerdexError(f.error) && f.error.code === 'ERR_CANCELLED').map((f) => f.name);
-  if (args.json) printJson({ stopped: true, downloads: results, failed: failures.map((f) => ({ name: f.name, error: jsonError(f.error) })) });
+  if (args.json) printJson({ stopped: true, downloads: results.map(withHex), failed: failures.map((f) => ({ name: f.name, error: jsonError(f.error) })) });
   else {
     for (const f of failures) {
       const kept = isPeerdexError(f.error) ? f.error.details?.['keptBytes'] : undefined;

@@ -9,13 +9,32 @@ import type { IndexClient } from '../peer/index-client.js';
 import { filenameProblem, formatHostPort } from '../protocol/fields.js';
 import { sha256File } from '../peer/digest.js';
 import { fileError } from '../peer/file-errors.js';
-import { checkPort, indexClientFrom, printJson, type IndexArgs } from './common.js';
+import { indexClientFrom, printJson, sha256Hex, showSha256, type IndexArgs } from './common.js';
 import { holdersByName, listingBlocks } from './listing-format.js';
 import { escapeForTerminal } from './output.js';
 
-export async function registerCommand(args: IndexArgs & { file: string; port: number; json: boolean }): Promise<void> {
+/** What every one-shot command takes besides how to reach the index. */
+export interface OutputArgs {
+  json: boolean;
+  /** Print only results and errors (register and deregister: nothing on success). */
+  quiet: boolean;
+  /** Also say which index answered and how long it took (on stderr). */
+  verbose: boolean;
+}
+
+/** Runs one request to the index; with --verbose says on stderr how long it took. */
+async function timed<T>(args: OutputArgs, index: IndexClient, what: string, request: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  try {
+    return await request();
+  } finally {
+    if (args.verbose) process.stderr.write(`peer: ${what}: index ${index.label}, ${Math.round(performance.now() - started)} ms\n`);
+  }
+}
+
+export async function registerCommand(args: IndexArgs & OutputArgs & { file: string; port: number; hex: boolean }): Promise<void> {
   const index = indexClientFrom(args);
-  const port = checkPort(args.port, 'port');
+  const port = args.port;
   const name = basename(args.file);
   const problem = filenameProblem(name);
   if (problem) throw new PeerdexError('ERR_USAGE', `cannot register "${escapeForTerminal(name)}": ${problem}`);
@@ -31,20 +50,20 @@ export async function registerCommand(args: IndexArgs & { file: string; port: nu
       `nothing on this host's port ${port} serves "${escapeForTerminal(name)}" with this content; run peer serve --dir ${dirname(args.file) || '.'} --port ${port} (it registers its files itself)`,
     );
   }
-  await index.register({ port, addr: '', filename: name, sha256 });
-  if (args.json) printJson({ registered: name, port, sha256, size: st.size, index: index.label });
-  else process.stdout.write(`registered "${escapeForTerminal(name)}" (content port ${port}, sha256 ${sha256}) with index ${index.label}\n`);
+  await timed(args, index, `register "${escapeForTerminal(name)}"`, () => index.register({ port, addr: '', filename: name, sha256 }));
+  if (args.json) printJson({ registered: name, port, sha256, sha256Hex: sha256Hex(sha256), size: st.size, index: index.label });
+  else if (!args.quiet) process.stdout.write(`registered "${escapeForTerminal(name)}" (content port ${port}, sha256 ${showSha256(sha256, args.hex)}) with index ${index.label}\n`);
 }
 
-export async function deregisterCommand(args: IndexArgs & { name: string; port: number; json: boolean }): Promise<void> {
+export async function deregisterCommand(args: IndexArgs & OutputArgs & { name: string; port: number }): Promise<void> {
   const index = indexClientFrom(args);
-  const port = checkPort(args.port, 'port');
+  const port = args.port;
   const problem = filenameProblem(args.name);
   if (problem) throw new PeerdexError('ERR_USAGE', `cannot deregister "${escapeForTerminal(args.name)}": ${problem}`);
-  await index.deregister({ port, addr: '', filename: args.name });
+  await timed(args, index, `deregister "${escapeForTerminal(args.name)}"`, () => index.deregister({ port, addr: '', filename: args.name }));
   const servedHere = await stillServed(port, args.name);
   if (args.json) printJson({ deregistered: args.name, port, index: index.label, stillServed: servedHere });
-  else process.stdout.write(`deregistered "${escapeForTerminal(args.name)}" (content port ${port}) from index ${index.label}\n`);
+  else if (!args.quiet) process.stdout.write(`deregistered "${escapeForTerminal(args.name)}" (content port ${port}) from index ${index.label}\n`);
   if (servedHere) {
     process.stderr.write(
       `peer: warning: a peer on this host still serves "${escapeForTerminal(args.name)}" on port ${port}; its next refresh registers it again (remove the file from its folder, or stop that peer serve)\n`,
@@ -71,10 +90,10 @@ async function stillServed(port: number, name: string): Promise<boolean> {
 
 const GLOB_CHARS = /[*?[\]{}]/;
 
-export interface SearchArgs extends IndexArgs {
+export interface SearchArgs extends IndexArgs, OutputArgs {
   name: string;
-  json: boolean;
   contains: boolean;
+  hex: boolean;
 }
 
 /**
@@ -90,44 +109,44 @@ export async function searchCommand(args: SearchArgs): Promise<void> {
   if (problem) throw new PeerdexError('ERR_USAGE', `cannot search for "${escapeForTerminal(pattern)}": ${problem}`);
   let h;
   try {
-    h = await index.search(pattern);
+    h = await timed(args, index, `search "${escapeForTerminal(pattern)}"`, () => index.search(pattern));
   } catch (err) {
     if (isPeerdexError(err) && err.code === 'ERR_NOT_FOUND') return searchListing(index, pattern, { ...args, contains: true }, err);
     throw err;
   }
-  if (args.json) printJson({ filename: h.filename, addr: h.addr, port: h.port, sha256: h.sha256 ?? null });
-  else process.stdout.write(`"${escapeForTerminal(h.filename)}" is held by ${formatHostPort(h.addr, h.port)}${h.sha256 ? ` (sha256 ${h.sha256})` : ''}\n`);
+  if (args.json) printJson({ filename: h.filename, addr: h.addr, port: h.port, sha256: h.sha256 ?? null, sha256Hex: h.sha256 ? sha256Hex(h.sha256) : null });
+  else process.stdout.write(`"${escapeForTerminal(h.filename)}" is held by ${formatHostPort(h.addr, h.port)}${h.sha256 ? ` (sha256 ${showSha256(h.sha256, args.hex)})` : ''}\n`);
 }
 
 async function searchListing(index: IndexClient, pattern: string, args: SearchArgs, exactMiss?: PeerdexError): Promise<void> {
   const needle = pattern.toLowerCase();
   const matches = args.contains ? (name: string) => name.toLowerCase().includes(needle) : picomatch(pattern, { dot: true });
-  const found = holdersByName(await index.list(), matches);
+  const found = holdersByName(await timed(args, index, 'list', () => index.list()), matches);
   if (found.length === 0) {
     // An exact name nobody has keeps its own error ("no peer has ...").
     throw exactMiss ?? new PeerdexError('ERR_NOT_FOUND', `no name in index ${index.label} ${args.contains ? 'contains' : 'matches'} "${escapeForTerminal(pattern)}"`);
   }
   if (args.json) return printJson({ pattern, contains: args.contains, matches: found });
-  if (exactMiss) process.stdout.write(`no name is exactly "${escapeForTerminal(pattern)}"; names containing it:\n`);
+  if (exactMiss && !args.quiet) process.stdout.write(`no name is exactly "${escapeForTerminal(pattern)}"; names containing it:\n`);
   for (const m of found) {
     const where = m.holders.map((h) => formatHostPort(h.addr, h.port)).join(', ');
     process.stdout.write(`"${escapeForTerminal(m.filename)}" is held by ${where}\n`);
   }
 }
 
-export async function listCommand(args: IndexArgs & { json: boolean; long: boolean }): Promise<void> {
+export async function listCommand(args: IndexArgs & OutputArgs & { long: boolean }): Promise<void> {
   const index = indexClientFrom(args);
-  const servers = await index.list();
+  const servers = await timed(args, index, 'list', () => index.list());
   if (args.json) {
     printJson({ servers: servers.map((s) => ({ addr: s.addr, port: s.port, names: s.names })) });
     return;
   }
   if (servers.length === 0) {
-    process.stdout.write(`index ${index.label} lists no content\n`);
+    if (!args.quiet) process.stdout.write(`index ${index.label} lists no content\n`);
     return;
   }
   const total = servers.reduce((n, s) => n + s.names.length, 0);
-  process.stdout.write(`index ${index.label}: ${servers.length} content server(s), ${total} registration(s)\n`);
+  if (!args.quiet) process.stdout.write(`index ${index.label}: ${servers.length} content server(s), ${total} registration(s)\n`);
   const width = process.stdout.isTTY ? process.stdout.columns : 80;
   for (const line of listingBlocks(servers, { width, long: args.long })) process.stdout.write(`${line}\n`);
 }

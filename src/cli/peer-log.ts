@@ -4,14 +4,22 @@ import type { PeerEvent } from '../peer/peer.js';
 import { SUBFOLDER_COUNT_LIMIT } from '../peer/file-library.js';
 import type { SeederEvent } from '../peer/seeder.js';
 import { isPeerdexError } from '../protocol/errors.js';
-import { formatBytes } from './common.js';
+import type { DownloadEvent } from '../peer/downloader.js';
+import { formatBytes, sha256Hex, showSha256 } from './common.js';
 import type { LogLevel } from './log-format.js';
 import { escapeForTerminal } from './output.js';
 
-function describeSeeder(e: SeederEvent): string {
+/** How the log is written: `quiet` keeps warnings and errors, `verbose` adds what each holder did in downloads, `hex` shows digests in hex. */
+export interface LogOptions {
+  quiet: boolean;
+  verbose?: boolean;
+  hex?: boolean;
+}
+
+function describeSeeder(e: SeederEvent, hex: boolean): string {
   switch (e.type) {
     case 'registered':
-      return `registered "${escapeForTerminal(e.name)}" (${formatBytes(e.size)}, sha256 ${e.sha256})`;
+      return `registered "${escapeForTerminal(e.name)}" (${formatBytes(e.size)}, sha256 ${showSha256(e.sha256, hex)})`;
     case 'deregistered':
       return `deregistered "${escapeForTerminal(e.name)}"`;
     case 'skipped':
@@ -29,26 +37,58 @@ function describeSeeder(e: SeederEvent): string {
   }
 }
 
-function describeServer(e: ContentServerEvent): string {
+function describeServer(e: ContentServerEvent, verbose: boolean): string | undefined {
   switch (e.type) {
     case 'served':
       return `sent "${escapeForTerminal(e.name)}" (${formatBytes(e.bytes)}${e.offset > 0 ? ` from byte ${e.offset}` : ''}) to ${e.remote}`;
     case 'refused':
-      return `refused a request from ${e.remote}: E ${e.code} ${escapeForTerminal(e.reason)}`;
+      return `refused a request from ${e.remote}: ${escapeForTerminal(e.reason)}`;
     case 'aborted':
       return `transfer to ${e.remote} stopped: ${escapeForTerminal(e.reason)}`;
+    case 'connection-done': {
+      if (!verbose) return undefined;
+      const files = e.files.map((f) => `"${escapeForTerminal(f.name)}" (${formatBytes(f.bytes)} in ${f.ranges} range(s)${f.stopped ? `, stopped: ${escapeForTerminal(f.stopped)}` : ''})`);
+      return `connection from ${e.remote} ended: sent ${files.join(', ')}`;
+    }
+    default:
+      return undefined;
   }
 }
 
-/** The log line for a peer event, or undefined for events not logged (`quiet` keeps warnings). */
-export function describePeerEvent(e: PeerEvent, quiet: boolean): string | undefined {
-  if (e.type === 'server') return quiet ? undefined : describeServer(e.event);
-  if (e.type === 'seeder') return quiet && !isWarning(e.event) ? undefined : describeSeeder(e.event);
+/** The log line for a peer event, or undefined for events not logged. */
+export function describePeerEvent(e: PeerEvent, options: LogOptions): string | undefined {
+  const { quiet, verbose = false, hex = false } = options;
+  if (e.type === 'server') return quiet ? undefined : describeServer(e.event, verbose);
+  if (e.type === 'seeder') return quiet && !isWarning(e.event) ? undefined : describeSeeder(e.event, hex);
   if (e.type === 'download-failed') return `download of "${escapeForTerminal(e.name)}" failed: ${escapeForTerminal(e.error.message)}`;
   if (quiet) return undefined;
   if (e.type === 'download-started') return `downloading "${escapeForTerminal(e.name)}"`;
-  if (e.type === 'download-done') return `downloaded "${escapeForTerminal(e.name)}" (${formatBytes(e.result.size)}) from ${e.result.holders.length} holder(s)`;
+  if (e.type === 'download-done') {
+    return `downloaded "${escapeForTerminal(e.name)}" (${formatBytes(e.result.size)}, sha256 ${showSha256(e.result.sha256, hex)}) from ${e.result.holders.length} holder(s)`;
+  }
+  if (e.type === 'download-event' && verbose) {
+    const detail = describeDownloadEvent(e.event);
+    return detail && `${escapeForTerminal(e.name)}: ${escapeForTerminal(detail)}`;
+  }
   return undefined;
+}
+
+/** What a download's holders did, for --verbose. */
+function describeDownloadEvent(e: DownloadEvent): string | undefined {
+  switch (e.type) {
+    case 'holder':
+      return `holder ${e.holder} is sending${e.resumeFrom > 0 ? ` (resuming at ${formatBytes(e.resumeFrom)})` : ''}`;
+    case 'holder-failed':
+      return `holder ${e.holder} failed (it is tried again after a rest): ${e.reason}`;
+    case 'holder-banned':
+      return `holder ${e.holder} dropped: ${e.reason}`;
+    case 'waiting':
+      return `no holder can send it now; looking again (${e.seconds} s left)`;
+    case 'repaired':
+      return `${e.pieces} piece(s) from ${e.liar} did not match and were fetched again`;
+    case 'contents':
+      return `the index lists ${e.others.length + 1} different contents under this name; fetching the one ${e.resumed ? 'the kept partial data belongs to' : 'most holders have'}`;
+  }
 }
 
 const isWarning = (e: SeederEvent): boolean => e.type === 'skipped' || e.type === 'index-error' || e.type === 'subfolders';
@@ -65,11 +105,11 @@ export function peerEventFields(e: PeerEvent): Record<string, unknown> {
     case 'server':
     case 'seeder': {
       const { type, ...rest } = e.event;
-      return { event: type, ...rest };
+      return { event: type, ...rest, ...('sha256' in rest ? { sha256Hex: sha256Hex(rest.sha256) } : {}) };
     }
     case 'download-done': {
       const { size, sha256, holders, resumedFrom, registered } = e.result;
-      return { event: e.type, id: e.id, name: e.name, size, sha256, holders, resumedFrom, registered };
+      return { event: e.type, id: e.id, name: e.name, size, sha256, sha256Hex: sha256Hex(sha256), holders, resumedFrom, registered };
     }
     case 'download-failed':
       return { event: e.type, id: e.id, name: e.name, error: e.error.message, code: isPeerdexError(e.error) ? e.error.code : undefined };

@@ -6,7 +6,7 @@ import { PeerdexError } from '../protocol/errors.js';
 import { formatHostPort } from '../protocol/fields.js';
 import { Peer } from '../peer/peer.js';
 import { RateLimiter } from '../peer/rate-limiter.js';
-import { checkCount, checkPort, checkRate, checkSeconds, formatBytes, indexClientFrom, type IndexArgs } from './common.js';
+import { checkPort, checkRate, formatBytes, formatDuration, indexClientFrom, type IndexArgs } from './common.js';
 import { eventLogger, type LogFormat } from './log-format.js';
 import { timestamp } from './output.js';
 import { describePeerEvent, peerEventFields, peerEventLevel } from './peer-log.js';
@@ -14,6 +14,9 @@ import { untilStopSignal } from './process-guards.js';
 
 export interface ServeArgs extends PeerArgs {
   quiet: boolean;
+  verbose: boolean;
+  /** Log JSON lines (like --log-format json); errors as JSON. */
+  json: boolean;
   /** `[HOST:]PORT` of the page, API and metrics; absent: no HTTP. */
   http?: string | undefined;
   httpToken?: string | undefined;
@@ -25,6 +28,7 @@ export const log = (line: string) => process.stdout.write(`${timestamp()} ${line
 
 export { describePeerEvent };
 
+/** The options of a running peer, checked by their yargs coercions; durations in ms. */
 export interface PeerArgs extends IndexArgs {
   dir: string;
   port: number;
@@ -33,10 +37,12 @@ export interface PeerArgs extends IndexArgs {
   maxConnections: number;
   maxConnectionsPerSource: number;
   includeHidden: boolean;
-  maxUploadRate?: string | undefined;
+  maxUploadRate?: string | number | undefined;
   refresh: number;
   rescan: number;
   settle: number;
+  /** Show digests in hex. */
+  hex: boolean;
   /** Downloads the peer runs at once (more are queued). */
   jobs?: number;
 }
@@ -45,11 +51,6 @@ export interface PeerArgs extends IndexArgs {
 export async function listenPeer(args: PeerArgs, downloadsOnly: boolean): Promise<{ peer: Peer; close: () => Promise<void>; uploadRate: number | undefined }> {
   const index = indexClientFrom(args);
   const port = checkPort(args.port, 'port', true);
-  if (!(args.refresh > 0 && args.rescan > 0)) throw new PeerdexError('ERR_USAGE', '--refresh and --rescan must be positive numbers of seconds');
-  if (!(args.idleTimeout > 0 && args.idleTimeout <= 86_400)) throw new PeerdexError('ERR_USAGE', `--idle-timeout must be 0 < seconds <= 86400, got ${args.idleTimeout}`);
-  for (const [flag, n] of [['max-connections', args.maxConnections], ['max-connections-per-source', args.maxConnectionsPerSource]] as const) {
-    if (!(Number.isInteger(n) && n >= 1)) throw new PeerdexError('ERR_USAGE', `--${flag} must be a whole number >= 1, got ${n}`);
-  }
   const uploadRate = checkRate(args.maxUploadRate, 'max-upload-rate');
   // One limiter for every connection: the cap is on the whole peer, not per downloader.
   const uploadLimiter = uploadRate === undefined ? undefined : new RateLimiter({ bytesPerSecond: uploadRate });
@@ -58,14 +59,14 @@ export async function listenPeer(args: PeerArgs, downloadsOnly: boolean): Promis
     index,
     port,
     host: args.host,
-    idleTimeoutMs: args.idleTimeout * 1000,
+    idleTimeoutMs: args.idleTimeout,
     maxConnections: args.maxConnections,
     maxConnectionsPerSource: args.maxConnectionsPerSource,
     includeHidden: args.includeHidden,
     uploadLimiter,
-    refreshMs: args.refresh * 1000,
-    rescanMs: args.rescan * 1000,
-    settleMs: checkSeconds(args.settle, 'settle', true) * 1000,
+    refreshMs: args.refresh,
+    rescanMs: args.rescan,
+    settleMs: args.settle,
     downloadsOnly,
     maxActiveDownloads: args.jobs,
   });
@@ -76,14 +77,25 @@ export async function listenPeer(args: PeerArgs, downloadsOnly: boolean): Promis
   return { peer, close, uploadRate };
 }
 
+/** The index's default TTL: a registration not renewed within it is dropped. */
+const DEFAULT_INDEX_TTL_MS = 90_000;
+
+/**
+ * A refresh period longer than a third of the TTL leaves a registration whose renewal is lost
+ * once or twice (a dropped datagram, an index restarting) to expire: accepted, with a warning.
+ */
+export function refreshWarning(refreshMs: number): string | undefined {
+  if (refreshMs <= DEFAULT_INDEX_TTL_MS / 3) return undefined;
+  return `--refresh ${formatDuration(refreshMs)} is longer than a third of the index's TTL (90 s unless index-server --ttl says otherwise): a registration whose renewal is lost may expire before the next one; 30s or less is safe`;
+}
+
 export async function serveCommand(args: ServeArgs): Promise<void> {
   const st = await stat(args.dir).catch(() => undefined);
   if (!st?.isDirectory()) throw new PeerdexError('ERR_USAGE', `--dir ${args.dir} is not a folder`);
-  checkCount(args.jobs, 'jobs', 1, 64);
   const http = args.http === undefined ? undefined : parseListenAddress(args.http);
   const unsafe = http && httpSafetyProblem(http.host, args.httpToken);
   if (unsafe) throw new PeerdexError('ERR_USAGE', unsafe);
-  const logger = eventLogger(args.logFormat);
+  const logger = eventLogger(args.json ? 'json' : args.logFormat);
   const info = (msg: string, fields: Record<string, unknown> = {}) => logger.log('info', msg, fields);
   // Handle signals from the start: a script may stop us as soon as it reads the port line.
   let registered: (() => number) | undefined;
@@ -92,8 +104,10 @@ export async function serveCommand(args: ServeArgs): Promise<void> {
     info(`${signal}: ${what} (press Ctrl-C again to quit at once)`, { event: 'stopping', signal });
   });
   const { peer, close, uploadRate } = await listenPeer(args, false);
+  const slow = refreshWarning(args.refresh);
+  if (slow) logger.log('warn', `warning: ${slow}`, { event: 'refresh-warning', refreshMs: args.refresh });
   peer.on('event', (e) => {
-    const line = describePeerEvent(e, args.quiet);
+    const line = describePeerEvent(e, { quiet: args.quiet, verbose: args.verbose, hex: args.hex });
     if (line !== undefined) logger.log(peerEventLevel(e), line, peerEventFields(e));
   });
   let web: PeerHttpServer | undefined;
@@ -110,7 +124,7 @@ export async function serveCommand(args: ServeArgs): Promise<void> {
   const started = await Promise.race([peer.start().then(() => true), stopped.then(() => false)]);
   if (started) {
     const n = peer.seeder.names.length;
-    info(`${n} file(s) registered for tcp port ${peer.port}; refreshing every ${args.refresh} s (Ctrl-C to stop)`, { event: 'started', registered: n });
+    info(`${n} file(s) registered for tcp port ${peer.port}; refreshing every ${formatDuration(args.refresh)} (Ctrl-C to stop)`, { event: 'started', registered: n });
     registered = () => peer.seeder.names.length;
   }
   await stopped;

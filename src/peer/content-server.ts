@@ -58,6 +58,18 @@ interface Connection {
   reader: PduReader;
   /** An answer is being written: no E PDU may be slipped in. */
   busy: boolean;
+  /** What this connection was sent, per name, for one summary when it ends. */
+  sent: Map<string, SentSummary>;
+}
+
+/** What one connection was sent of one file. */
+export interface SentSummary {
+  name: string;
+  /** Bytes of the ranges sent in full. */
+  bytes: number;
+  ranges: number;
+  /** Why the last transfer stopped early, if it did. */
+  stopped?: string;
 }
 
 /** A transfer under way, for status pages (read on demand, costs nothing to keep). */
@@ -72,7 +84,12 @@ export interface Upload {
 export type ContentServerEvent =
   | { type: 'served'; name: string; offset: number; bytes: number; remote: string }
   | { type: 'refused'; code: number; reason: string; remote: string }
-  | { type: 'aborted'; name: string; reason: string; remote: string };
+  | { type: 'aborted'; name: string; reason: string; remote: string }
+  /**
+   * A connection ended: what it was sent, per file (one swarm downloader asks for many ranges;
+   * a log wants one line for them, not one per range).
+   */
+  | { type: 'connection-done'; remote: string; files: SentSummary[] };
 
 export class ContentServer extends EventEmitter<{ event: [ContentServerEvent] }> {
   readonly #server: net.Server;
@@ -169,7 +186,7 @@ export class ContentServer extends EventEmitter<{ event: [ContentServerEvent] }>
         else this.#shutOut(c!, ErrorCode.Malformed, reason);
       },
     });
-    c = { socket, remote, slot, reader, busy: false };
+    c = { socket, remote, slot, reader, busy: false, sent: new Map() };
     this.#sockets.add(socket);
     socket.once('close', () => {
       slot.release();
@@ -198,6 +215,16 @@ export class ContentServer extends EventEmitter<{ event: [ContentServerEvent] }>
       c.slot.idle();
     }
     if (!c.socket.writableEnded) c.socket.end();
+    if (c.sent.size > 0) this.emit('event', { type: 'connection-done', remote: c.remote, files: [...c.sent.values()] });
+  }
+
+  #record(c: Connection, name: string, bytes: number, stopped?: string): void {
+    let s = c.sent.get(name);
+    if (!s) c.sent.set(name, (s = { name, bytes: 0, ranges: 0 }));
+    if (stopped === undefined) {
+      s.bytes += bytes;
+      s.ranges++;
+    } else s.stopped = stopped;
   }
 
   async #answer(c: Connection, sender: FrameSender, pdu: Buffer): Promise<void> {
@@ -224,8 +251,10 @@ export class ContentServer extends EventEmitter<{ event: [ContentServerEvent] }>
       try {
         await sender.send(encodeContentHeader({ numPackets: packetsFor(size), size, sha256 }), handle, request.offset, size);
         this.#bytesSent += size;
+        this.#record(c, request.filename, size);
         this.emit('event', { type: 'served', name: request.filename, offset: request.offset, bytes: size, remote: c.remote });
       } catch (err) {
+        this.#record(c, request.filename, 0, (err as Error).message);
         this.emit('event', { type: 'aborted', name: request.filename, reason: (err as Error).message, remote: c.remote });
         throw err;
       } finally {

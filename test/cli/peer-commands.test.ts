@@ -35,10 +35,10 @@ describe('register, search, deregister', () => {
     const { port } = await fx.contentServer(dir);
     const reg = await fx.run(PEER_BIN, ['register', join(dir, 'paper.pdf'), '--port', String(port), '--index', addr, '--json']);
     expect(reg.code).toBe(0);
-    expect(JSON.parse(reg.stdout)).toEqual({ registered: 'paper.pdf', port, sha256: digest, size: 9, index: addr });
+    expect(JSON.parse(reg.stdout)).toEqual({ registered: 'paper.pdf', port, sha256: digest, sha256Hex: Buffer.from(digest, 'base64url').toString('hex'), size: 9, index: addr });
 
     const found = await fx.run(PEER_BIN, ['search', 'paper.pdf', '--index', addr, '--json']);
-    expect(JSON.parse(found.stdout)).toEqual({ filename: 'paper.pdf', addr: '127.0.0.1', port, sha256: digest });
+    expect(JSON.parse(found.stdout)).toEqual({ filename: 'paper.pdf', addr: '127.0.0.1', port, sha256: digest, sha256Hex: Buffer.from(digest, 'base64url').toString('hex') });
 
     const dereg = await fx.run(PEER_BIN, ['deregister', 'paper.pdf', '--port', String(port), '--index', addr]);
     expect(dereg.code).toBe(0);

@@ -52,7 +52,7 @@ describe('several files', () => {
     expect(none.stderr).toBe(`peer: no name in index ${index} matches "*.iso"\n`);
     const empty = await peer(['download', '--dir', dl]);
     expect(empty.code).toBe(1);
-    expect(empty.stderr).toBe('peer: name a file to download, or use --match GLOB\n');
+    expect(empty.stderr).toBe("peer: name a file to download: peer download NAME, for example: peer download hello.txt (or --match '*.iso' for every name that matches)\n");
   });
 });
 
@@ -135,9 +135,10 @@ describe('Ctrl-C', () => {
 
 describe('bad options', () => {
   it.each([
-    [['--connections', '0'], '--connections must be a whole number from 1 to 64, got 0'],
-    [['--jobs', '1.5'], '--jobs must be a whole number from 1 to 64, got 1.5'],
-    [['--stall-timeout', '-1'], '--stall-timeout must be more than 0 to 86400 seconds, got -1'],
+    [['--connections', '0'], '--connections must be a whole number from 1 to 64, got "0"'],
+    [['--jobs', '1.5'], '--jobs must be a whole number from 1 to 64, got "1.5"'],
+    [['--stall-timeout', '-1'], '--stall-timeout must be a duration like 300ms, 2s or 1m (a plain number is seconds), got "-1"'],
+    [['--stall-timeout', '0s'], '--stall-timeout must be more than 0 up to 24 h, got "0s"'],
     [['--max-download-rate', 'fast'], '--max-download-rate must be bytes per second like 500k or 10M, got "fast"'],
     [['--max-size', '10M/s'], '--max-size must be a size in bytes like 700M or 4G, got "10M/s"'],
   ])('%j is refused with one line', async (extra, message) => {
