@@ -37,18 +37,32 @@ function describeSeeder(e: SeederEvent, hex: boolean): string {
   }
 }
 
+/**
+ * By default one line per downloader connection, when it ends, for what it was sent (`sent
+ * "a.bin" (37 MiB in 36 ranges) to ...`): a swarm downloader asks for many ranges, and one
+ * line per range drowned the log. A connection that got nothing whole and was closed by its
+ * downloader (a swarm's size probe, or a piece another holder sent first), or only an empty
+ * range (a check that the file is there), is routine and not logged. --verbose logs every
+ * range and every stop as it happens.
+ */
 function describeServer(e: ContentServerEvent, verbose: boolean): string | undefined {
   switch (e.type) {
     case 'served':
-      return `sent "${escapeForTerminal(e.name)}" (${formatBytes(e.bytes)}${e.offset > 0 ? ` from byte ${e.offset}` : ''}) to ${e.remote}`;
+      return verbose ? `sent "${escapeForTerminal(e.name)}" (${formatBytes(e.bytes)}${e.offset > 0 ? ` from byte ${e.offset}` : ''}) to ${e.remote}` : undefined;
     case 'refused':
       return `refused a request from ${e.remote}: ${escapeForTerminal(e.reason)}`;
     case 'aborted':
-      return `transfer to ${e.remote} stopped: ${escapeForTerminal(e.reason)}`;
+      return verbose ? `transfer to ${e.remote} stopped: ${escapeForTerminal(e.reason)}` : undefined;
     case 'connection-done': {
-      if (!verbose) return undefined;
-      const files = e.files.map((f) => `"${escapeForTerminal(f.name)}" (${formatBytes(f.bytes)} in ${f.ranges} range(s)${f.stopped ? `, stopped: ${escapeForTerminal(f.stopped)}` : ''})`);
-      return `connection from ${e.remote} ended: sent ${files.join(', ')}`;
+      if (verbose) return undefined; // each range was logged already
+      // Zero bytes: a check that the file is there with that digest (`D NAME;size;0`).
+      const files = e.files.filter((f) => f.bytes > 0 || (f.stopped !== undefined && !/closed the connection/.test(f.stopped)));
+      if (files.length === 0) return undefined;
+      const parts = files.map((f) => {
+        const what = f.ranges === 0 ? 'nothing whole' : `${formatBytes(f.bytes)}${f.ranges > 1 ? ` in ${f.ranges} ranges` : ''}`;
+        return `"${escapeForTerminal(f.name)}" (${what}${f.stopped !== undefined ? `; stopped: ${escapeForTerminal(f.stopped)}` : ''})`;
+      });
+      return `sent ${parts.join(', ')} to ${e.remote}`;
     }
     default:
       return undefined;
