@@ -54,8 +54,7 @@ async function startPeer(dir: string, indexList: string): Promise<Service> {
 }
 
 /** Every registration a listing holds, as sorted `port name` lines. */
-const registrations = (listing: { servers: { port: number; names: string[] }[] }) =>
-  listing.servers.flatMap((s) => s.names.map((n) => `${s.port} ${n}`)).sort();
+const registrations = (listing: { servers: { port: number; names: string[] }[] }) => listing.servers.flatMap((s) => s.names.map((n) => `${s.port} ${n}`)).sort();
 
 /** Runs `peer search` over the whole list again and again until stopped; counts the outcomes. */
 function searchLoop(indexList: string): { stop: () => Promise<{ ok: number; failed: string[] }> } {
@@ -82,7 +81,7 @@ async function main(): Promise<void> {
     step('Start three index servers sharing one registry through it (--redis, one --redis-prefix)');
     const prefix = `demo-${process.pid}:`;
     const indexes = [await startIndex(0, prefix), await startIndex(0, prefix), await startIndex(0, prefix)];
-    const addr = (i: number) => `127.0.0.1:${indexes[i]!.port}`;
+    const addr = (i: number) => `127.0.0.1:${indexes[i].port}`;
     const all = indexes.map((_, i) => addr(i)).join(',');
     indexes.forEach((_, i) => detail(`index ${i + 1} on ${addr(i)}`));
     detail(`every peer is given --index ${all}`);
@@ -109,7 +108,7 @@ async function main(): Promise<void> {
       event(`part-${i}.bin downloaded from ${d.holders.join(', ')}, sha256 verified, ${d.registered ? 'registered for C' : 'NOT registered'}`);
       if (!d.registered) throw new Error(`part-${i}.bin was not registered for C`);
       if (i === 1) {
-        const old = indexes[0]!;
+        const old = indexes[0];
         old.child.kill('SIGKILL');
         await old.stop();
         killedAt = Date.now();
@@ -122,15 +121,17 @@ async function main(): Promise<void> {
     async function restartIndex1(): Promise<void> {
       event(`restarting index 1 on ${addr(0)} after ${((Date.now() - killedAt) / 1000).toFixed(1)} s down`);
       const started = Date.now();
-      indexes[0] = await startIndex(indexes[0]!.port, prefix);
+      indexes[0] = await startIndex(indexes[0].port, prefix);
       const ready = Date.now() - started;
       // Its very first request, an O straight from this process (no CLI start-up in the timing).
       const asked = performance.now();
-      const first = registrations({ servers: await new IndexClient({ host: '127.0.0.1', port: indexes[0]!.port }).list() });
+      const first = registrations({ servers: await new IndexClient({ host: '127.0.0.1', port: indexes[0].port }).list() });
       const answered = (performance.now() - asked).toFixed(1);
       const other = registrations(await peer(['list', '--index', addr(1)]));
       const fromDownTime = first.filter((r) => r.startsWith(`${c.port} `)).length;
-      event(`index 1 is back (${ready} ms to start, load from Redis and listen); its first answer, a listing in ${answered} ms, has ${first.length} registrations; index 2 has ${other.length}`);
+      event(
+        `index 1 is back (${ready} ms to start, load from Redis and listen); its first answer, a listing in ${answered} ms, has ${first.length} registrations; index 2 has ${other.length}`,
+      );
       if (first.join('|') !== other.join('|')) throw new Error(`index 1 lists ${first.length} registrations after its restart, index 2 ${other.length}`);
       event(`including C's ${fromDownTime} registration(s) made while index 1 was down`);
     }

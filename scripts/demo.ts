@@ -28,7 +28,6 @@ const say = (text: string) => process.stdout.write(`${text}\n`);
 const step = (text: string) => say(`\n[${++stepNo}] ${text}`);
 const detail = (text: string) => say(`    ${text}`);
 
-
 async function peer(args: string[]): Promise<any> {
   const r = await run(BIN.peer, [...args, '--json']);
   if (r.code !== 0) throw new Error(`peer ${args.join(' ')} failed (exit ${r.code}): ${r.stderr.trim()}`);
@@ -36,7 +35,11 @@ async function peer(args: string[]): Promise<any> {
 }
 
 async function startPeer(dir: string, indexArg: string, extra: string[] = []): Promise<Service> {
-  const s = await startService(BIN.peer, ['serve', '--dir', dir, '--port', '0', '--host', '127.0.0.1', '--index', indexArg, '--rescan', '1', ...extra], /registered for tcp port (\d+)/);
+  const s = await startService(
+    BIN.peer,
+    ['serve', '--dir', dir, '--port', '0', '--host', '127.0.0.1', '--index', indexArg, '--rescan', '1', ...extra],
+    /registered for tcp port (\d+)/,
+  );
   services.push(s);
   return s;
 }
@@ -114,7 +117,9 @@ async function main(): Promise<void> {
     detail(`exit ${missing.code}: ${missing.stderr.trim()}`);
 
     const final = await peer(['list', '--index', indexArg]);
-    step(`Done: ${final.servers.length} content servers hold ${final.servers.reduce((n: number, s: { names: string[] }) => n + s.names.length, 0)} registrations; every digest matched`);
+    step(
+      `Done: ${final.servers.length} content servers hold ${final.servers.reduce((n: number, s: { names: string[] }) => n + s.names.length, 0)} registrations; every digest matched`,
+    );
     if (indexPage && peerPage) await showPages(indexPage, peerPage);
   } finally {
     await Promise.all(services.map((s) => s.stop('SIGTERM')));
@@ -125,7 +130,7 @@ async function main(): Promise<void> {
 /** The page URL a service logged (`... on http://127.0.0.1:PORT/ ...`). */
 async function pageUrl(s: Service): Promise<string> {
   const find = () => s.lines.map((l) => /on (http:\/\/\S+\/)/.exec(l)?.[1]).find((u) => u !== undefined);
-  await waitFor(async () => find() !== undefined, 'the page URL');
+  await waitFor(() => Promise.resolve(find() !== undefined), 'the page URL');
   return find()!;
 }
 

@@ -29,7 +29,11 @@ import { UdpFaultProxy } from './lib/fault-proxy.js';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 /** The p-th percentile (0..100) of unsorted values. */
-const pct = (xs: number[], p: number) => percentile([...xs].sort((a, b) => a - b), p);
+const pct = (xs: number[], p: number) =>
+  percentile(
+    [...xs].sort((a, b) => a - b),
+    p,
+  );
 
 async function timed<T>(fn: () => Promise<T>): Promise<{ ok: boolean; ms: number }> {
   const t0 = performance.now();
@@ -58,7 +62,9 @@ async function lossSweep(index: IndexServer): Promise<void> {
     await proxy.close();
     const okMs = (rs: typeof searches) => rs.filter((r) => r.ok).map((r) => r.ms);
     const share = (rs: typeof searches) => `${rs.filter((r) => r.ok).length}/${rs.length}`;
-    say(`| ${loss * 100}% | ${share(searches)} | ${pct(okMs(searches), 50).toFixed(1)} | ${pct(okMs(searches), 99).toFixed(1)} | ${share(lists)} | ${pct(okMs(lists), 50).toFixed(1)} |`);
+    say(
+      `| ${loss * 100}% | ${share(searches)} | ${pct(okMs(searches), 50).toFixed(1)} | ${pct(okMs(searches), 99).toFixed(1)} | ${share(lists)} | ${pct(okMs(lists), 50).toFixed(1)} |`,
+    );
   }
 }
 
@@ -81,24 +87,28 @@ async function fuzzIndex(index: IndexServer): Promise<void> {
   const client = new IndexClient({ host: '127.0.0.1', port: index.address().port });
   const still = await client.search('name-1').then((h) => h.filename === 'name-1');
   const s = index.stats;
-  say(`\n## Fuzzing\n- index: ${count} random datagrams sent; received ${s.received - before.received}, dropped without reply ${s.dropped - before.dropped}, refused with E ${s.refused - before.refused}; still answers S correctly: ${still ? 'yes' : 'NO'}`);
+  say(
+    `\n## Fuzzing\n- index: ${count} random datagrams sent; received ${s.received - before.received}, dropped without reply ${s.dropped - before.dropped}, refused with E ${s.refused - before.refused}; still answers S correctly: ${still ? 'yes' : 'NO'}`,
+  );
 }
 
 async function garbageConnections(content: ContentServer): Promise<void> {
   const count = 1000;
   for (let batch = 0; batch < count / 100; batch++) {
     await Promise.all(
-      Array.from({ length: 100 }, (_, i) =>
-        new Promise<void>((resolve) => {
-          const s = net.connect(content.address().port, '127.0.0.1', () => {
-            s.write(randomBytes(1 + ((batch * 100 + i) * 131) % 5000));
-            if (i % 2) s.destroy();
-            else s.end();
-          });
-          s.on('error', () => {});
-          s.on('close', () => resolve());
-          s.resume();
-        }),
+      Array.from(
+        { length: 100 },
+        (_, i) =>
+          new Promise<void>((resolve) => {
+            const s = net.connect(content.address().port, '127.0.0.1', () => {
+              s.write(randomBytes(1 + (((batch * 100 + i) * 131) % 5000)));
+              if (i % 2) s.destroy();
+              else s.end();
+            });
+            s.on('error', () => {});
+            s.on('close', () => resolve());
+            s.resume();
+          }),
       ),
     );
   }
@@ -113,10 +123,12 @@ async function connectionCap(dir: string): Promise<void> {
   const content = await ContentServer.listen({ library: new FileLibrary(dir), port: 0, host: '127.0.0.1', maxConnections: cap });
   const held: net.Socket[] = [];
   for (let i = 0; i < cap; i++) {
-    held.push(await new Promise<net.Socket>((resolve) => {
-      const s = net.connect(content.address().port, '127.0.0.1', () => resolve(s));
-      s.on('error', () => {});
-    }));
+    held.push(
+      await new Promise<net.Socket>((resolve) => {
+        const s = net.connect(content.address().port, '127.0.0.1', () => resolve(s));
+        s.on('error', () => {});
+      }),
+    );
   }
   await new Promise((r) => setTimeout(r, 100));
   const extra = await new Promise<Buffer>((resolve) => {
@@ -127,7 +139,9 @@ async function connectionCap(dir: string): Promise<void> {
     s.on('error', () => {});
   });
   const rss = process.memoryUsage().rss;
-  say(`\n## Connection cap\n- content server held ${content.connections} idle connections (cap ${cap}); connection ${cap + 1} got "${extra.subarray(1, extra.indexOf(0, 1)).toString()}" (type ${String.fromCharCode(extra[0]!)}) and was closed; process RSS ${(rss / 1048576).toFixed(0)} MiB`);
+  say(
+    `\n## Connection cap\n- content server held ${content.connections} idle connections (cap ${cap}); connection ${cap + 1} got "${extra.subarray(1, extra.indexOf(0, 1)).toString()}" (type ${String.fromCharCode(extra[0])}) and was closed; process RSS ${(rss / 1048576).toFixed(0)} MiB`,
+  );
   for (const s of held) s.destroy();
   await content.close();
 }
@@ -205,7 +219,9 @@ async function abuse(): Promise<void> {
   await storm;
   loop.disable();
   const pdus = index.stats.replies - before - rtts.length;
-  say(`- O storm, 5 s: ${os} O from 40 addresses holding registrations (8 a second each; ${index.listings} listings at once, the cap), ${pdus.toLocaleString('en')} listing PDUs sent (${Math.round(pdus / 5).toLocaleString('en')}/s); S from 4 other sockets: ${rtts.length} answered, ${lost} not, p50 ${pct(rtts, 50).toFixed(1)} ms, p99 ${pct(rtts, 99).toFixed(1)} ms, max ${Math.max(...rtts).toFixed(1)} ms; event loop delay p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms, max ${(loop.max / 1e6).toFixed(1)} ms; RSS +${((process.memoryUsage().rss - rssBefore) / 1048576).toFixed(0)} MiB`);
+  say(
+    `- O storm, 5 s: ${os} O from 40 addresses holding registrations (8 a second each; ${index.listings} listings at once, the cap), ${pdus.toLocaleString('en')} listing PDUs sent (${Math.round(pdus / 5).toLocaleString('en')}/s); S from 4 other sockets: ${rtts.length} answered, ${lost} not, p50 ${pct(rtts, 50).toFixed(1)} ms, p99 ${pct(rtts, 99).toFixed(1)} ms, max ${Math.max(...rtts).toFixed(1)} ms; event loop delay p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms, max ${(loop.max / 1e6).toFixed(1)} ms; RSS +${((process.memoryUsage().rss - rssBefore) / 1048576).toFixed(0)} MiB`,
+  );
   for (const p of probes) p.close();
   // A fresh index on the same registry: the storm's listings (70 s each) do not run on.
   await index.close();
@@ -214,17 +230,19 @@ async function abuse(): Promise<void> {
 
   const victims = await Promise.all(Array.from({ length: 10 }, (_, i) => bound(`127.0.0.${50 + i}`)));
   const got = victims.map(() => 0);
-  victims.forEach((v, i) => v.on('message', () => got[i]!++));
+  victims.forEach((v, i) => v.on('message', () => got[i]++));
   for (const v of victims) {
     for (let i = 0; i < 30; i++) v.send(O_PDU, port, '127.0.0.1');
     await new Promise((r) => setTimeout(r, 20));
   }
   await new Promise((r) => setTimeout(r, 500));
   const total = got.reduce((a, b) => a + b, 0);
-  say(`- addresses without a registration: 10 x 30 O (100 B each) got ${total} PDUs in all (${Math.max(...got)} at most for one address), each an E 6 with a cookie: ${(total / 300).toFixed(2)} PDUs per O`);
+  say(
+    `- addresses without a registration: 10 x 30 O (100 B each) got ${total} PDUs in all (${Math.max(...got)} at most for one address), each an E 6 with a cookie: ${(total / 300).toFixed(2)} PDUs per O`,
+  );
   for (const v of victims) v.close();
 
-  const proven = await bound(sources[0]!);
+  const proven = await bound(sources[0]);
   let bytes = 0;
   proven.on('message', (m: Buffer) => (bytes += m.length));
   const t0 = performance.now();
@@ -232,7 +250,9 @@ async function abuse(): Promise<void> {
   await new Promise((r) => setTimeout(r, 3000));
   const secs = (performance.now() - t0) / 1000;
   proven.close();
-  say(`- one address holding a registration (a v1 client, or a victim of a spoofed R) asking for the 2,000,000-name listing: ${bytes.toLocaleString('en')} bytes in ${secs.toFixed(1)} s = ${Math.round(bytes / secs).toLocaleString('en')} B/s (limit 1,000,000 B/s, burst 6,400 B)`);
+  say(
+    `- one address holding a registration (a v1 client, or a victim of a spoofed R) asking for the 2,000,000-name listing: ${bytes.toLocaleString('en')} bytes in ${secs.toFixed(1)} s = ${Math.round(bytes / secs).toLocaleString('en')} B/s (limit 1,000,000 B/s, burst 6,400 B)`,
+  );
   await index.close();
 }
 

@@ -74,7 +74,9 @@ export async function benchCluster(o: ClusterBenchOptions): Promise<ClusterBench
       redisAckedPerSecond: Number(qFill.result.perSecond),
       redisStoredPerSecond: (o.names * 1000) / (performance.now() - t0),
     };
-    o.log(`  R: ${int(fill.plainPerSecond)}/s without --redis, ${int(fill.redisAckedPerSecond)}/s acknowledged with it (${int(fill.redisStoredPerSecond)}/s until all were in Redis)`);
+    o.log(
+      `  R: ${int(fill.plainPerSecond)}/s without --redis, ${int(fill.redisAckedPerSecond)}/s acknowledged with it (${int(fill.redisStoredPerSecond)}/s until all were in Redis)`,
+    );
 
     const s = { plain: [] as number[], redis: [] as number[] };
     const timeoutMs = (o.duration + 30) * 1000;
@@ -83,7 +85,9 @@ export async function benchCluster(o: ClusterBenchOptions): Promise<ClusterBench
       for (const side of order) {
         const t = await throughputRun(side === 'plain' ? plain : q, o, timeoutMs);
         s[side].push(Number(t.result.perSecond));
-        o.log(`  run ${run + 1} ${side === 'plain' ? 'without --redis' : 'with --redis   '} S ${int(Number(t.result.perSecond))} replies/s (server cpu ${pct(t.serverCpu)}, generator cpu ${pct(t.generatorCpu)}, lost ${t.result.lost})`);
+        o.log(
+          `  run ${run + 1} ${side === 'plain' ? 'without --redis' : 'with --redis   '} S ${int(Number(t.result.perSecond))} replies/s (server cpu ${pct(t.serverCpu)}, generator cpu ${pct(t.generatorCpu)}, lost ${t.result.lost})`,
+        );
       }
     }
     const [mp, mr] = [median(s.plain), median(s.redis)];
@@ -119,7 +123,10 @@ async function propagationDelay(fromPort: number, toPort: number, samples: numbe
     await at.register({ port: 9100, addr: '', filename });
     const acked = performance.now();
     for (;;) {
-      const found = await other.search(filename).then(() => true, (err: { code?: string }) => (err.code === 'ERR_NOT_FOUND' ? false : Promise.reject(err)));
+      const found = await other.search(filename).then(
+        () => true,
+        (err: Error & { code?: string }) => (err.code === 'ERR_NOT_FOUND' ? false : Promise.reject(err)),
+      );
       if (found) break;
       if (performance.now() - acked > 5000) throw new Error(`${filename} did not reach the other index within 5 s`);
     }
@@ -130,10 +137,16 @@ async function propagationDelay(fromPort: number, toPort: number, samples: numbe
 }
 
 /** RSS per registration in-process, plain registry vs replicated store; Redis's memory for the latter. */
-async function memoryAtScale(o: ClusterBenchOptions, redis: LocalRedis, client: { info(section: string): Promise<string>; flushall(): Promise<unknown> }): Promise<ClusterBenchResult['memory']> {
+async function memoryAtScale(
+  o: ClusterBenchOptions,
+  redis: LocalRedis,
+  client: { info(section: string): Promise<string>; flushall(): Promise<unknown> },
+): Promise<ClusterBenchResult['memory']> {
   await client.flushall();
   const worker = async (extra: string[]) => {
-    const child = spawnNode(benchScript('scale-worker.js'), ['memory', '--count', String(o.rssCount), '--per-server', '10', '--lookups', '100000', ...extra], { flags: ['--expose-gc', '--max-old-space-size=4096'] });
+    const child = spawnNode(benchScript('scale-worker.js'), ['memory', '--count', String(o.rssCount), '--per-server', '10', '--lookups', '100000', ...extra], {
+      flags: ['--expose-gc', '--max-old-space-size=4096'],
+    });
     const out = await finish(child, 600_000);
     if (out.code !== 0) throw new Error(`scale worker failed (exit ${out.code ?? out.signal}): ${out.stderr.trim()}`);
     return JSON.parse(out.stdout.trim().split('\n').at(-1)!) as Record<string, number>;
@@ -145,8 +158,10 @@ async function memoryAtScale(o: ClusterBenchOptions, redis: LocalRedis, client: 
   const replicated = await worker(['--redis', redis.url, '--prefix', 'rss:']);
   const storedPerSecond = (o.rssCount * 1000) / (performance.now() - t0);
   const redisServerBytes = ((await usedMemory()) - base) / o.rssCount;
-  const m = { count: o.rssCount, plainRss: plain.rssPerRegistration!, redisRss: replicated.rssPerRegistration!, redisServerBytes, storedPerSecond };
-  o.log(`  ${int(m.count)} registrations: ${int(m.plainRss)} B RSS each without --redis, ${int(m.redisRss)} B with it; Redis holds ${int(m.redisServerBytes)} B per registration (hash, expiry set and change stream); ${int(storedPerSecond)}/s written through`);
+  const m = { count: o.rssCount, plainRss: plain.rssPerRegistration, redisRss: replicated.rssPerRegistration, redisServerBytes, storedPerSecond };
+  o.log(
+    `  ${int(m.count)} registrations: ${int(m.plainRss)} B RSS each without --redis, ${int(m.redisRss)} B with it; Redis holds ${int(m.redisServerBytes)} B per registration (hash, expiry set and change stream); ${int(storedPerSecond)}/s written through`,
+  );
   return m;
 }
 

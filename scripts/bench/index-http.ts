@@ -64,7 +64,16 @@ export async function benchIndexHttp(o: Options): Promise<IndexHttpBenchResult> 
     }
     const medianWithHttp = median(runs.withHttp);
     const medianWithout = median(runs.without);
-    return { names: o.names, ...runs, medianWithHttp, medianWithout, ratio: medianWithHttp / medianWithout, scrapes: tally.scrapes, slowestScrapeMs: tally.slowestMs, generator: o.fast ? 'c' : 'node' };
+    return {
+      names: o.names,
+      ...runs,
+      medianWithHttp,
+      medianWithout,
+      ratio: medianWithHttp / medianWithout,
+      scrapes: tally.scrapes,
+      slowestScrapeMs: tally.slowestMs,
+      generator: o.fast ? 'c' : 'node',
+    };
   } finally {
     await Promise.all([plain.stop(), web.stop()]);
   }

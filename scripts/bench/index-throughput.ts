@@ -120,12 +120,7 @@ function summarize(throughput: ThroughputRun[], latency: LatencyRun[]): IndexSid
 
 export async function benchIndex(o: IndexBenchOptions): Promise<IndexBenchResult> {
   const flags = o.profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(o.profileDir, 'index-server')] : [];
-  const index = await startNodeService(
-    peerdexBins().index,
-    indexArgs(o.names),
-    /listening on udp [^ ]*:(\d+)/,
-    { flags },
-  );
+  const index = await startNodeService(peerdexBins().index, indexArgs(o.names), /listening on udp [^ ]*:(\d+)/, { flags });
   const baseline = await startNodeService(benchScript('baseline-dgram-server.js'), [], /listening on udp port (\d+)/);
   try {
     o.log(`  filling the index with ${o.names.toLocaleString('en')} registrations`);
@@ -144,14 +139,18 @@ export async function benchIndex(o: IndexBenchOptions): Promise<IndexBenchResult
         const server = side === 'peerdex' ? index : baseline;
         const t = await throughputRun(server, o, timeoutMs);
         tp[side].push({ perSecond: Number(t.result.perSecond), lost: Number(t.result.lost), serverCpu: t.serverCpu, generatorCpu: t.generatorCpu });
-        o.log(`  run ${run + 1} ${side.padEnd(8)} throughput ${Math.round(Number(t.result.perSecond)).toLocaleString('en')} replies/s (server cpu ${pct(t.serverCpu)}, generator cpu ${pct(t.generatorCpu)}, lost ${t.result.lost})`);
+        o.log(
+          `  run ${run + 1} ${side.padEnd(8)} throughput ${Math.round(Number(t.result.perSecond)).toLocaleString('en')} replies/s (server cpu ${pct(t.serverCpu)}, generator cpu ${pct(t.generatorCpu)}, lost ${t.result.lost})`,
+        );
       }
       for (const side of order) {
         const server = side === 'peerdex' ? index : baseline;
         const l = await generate(server, ['--mode', 'latency', '--rate', String(o.rate), ...common], timeoutMs);
         const r = l.result;
         lat[side].push({ p50Ms: Number(r.p50Ms), p99Ms: Number(r.p99Ms), p999Ms: Number(r.p999Ms), lost: Number(r.lost), answered: Number(r.answered), serverCpu: l.serverCpu });
-        o.log(`  run ${run + 1} ${side.padEnd(8)} at ${o.rate.toLocaleString('en')}/s: p50 ${ms(Number(r.p50Ms))} p99 ${ms(Number(r.p99Ms))} (server cpu ${pct(l.serverCpu)}, lost ${r.lost})`);
+        o.log(
+          `  run ${run + 1} ${side.padEnd(8)} at ${o.rate.toLocaleString('en')}/s: p50 ${ms(Number(r.p50Ms))} p99 ${ms(Number(r.p99Ms))} (server cpu ${pct(l.serverCpu)}, lost ${r.lost})`,
+        );
       }
     }
     const peerdex = summarize(tp.peerdex, lat.peerdex);
@@ -176,9 +175,26 @@ export async function benchIndex(o: IndexBenchOptions): Promise<IndexBenchResult
 }
 
 /** One throughput run (a window of S in flight for random names): the C sender if built, else Node's. */
-export async function throughputRun(server: BenchService, o: Pick<IndexBenchOptions, 'names' | 'window' | 'sockets' | 'duration' | 'fast'>, timeoutMs: number): Promise<GeneratorOutput> {
+export async function throughputRun(
+  server: BenchService,
+  o: Pick<IndexBenchOptions, 'names' | 'window' | 'sockets' | 'duration' | 'fast'>,
+  timeoutMs: number,
+): Promise<GeneratorOutput> {
   if (o.fast) return generate(server, [], timeoutMs, await spawnFastSender(o.fast, server.port, { names: o.names, window: o.window, warmup: 1, duration: o.duration }));
-  const args = ['--mode', 'throughput', '--window', String(o.window), '--names', String(o.names), '--sockets', String(o.sockets), '--warmup', '1', '--duration', String(o.duration)];
+  const args = [
+    '--mode',
+    'throughput',
+    '--window',
+    String(o.window),
+    '--names',
+    String(o.names),
+    '--sockets',
+    String(o.sockets),
+    '--warmup',
+    '1',
+    '--duration',
+    String(o.duration),
+  ];
   return generate(server, args, timeoutMs);
 }
 
@@ -188,7 +204,24 @@ export async function throughputRun(server: BenchService, o: Pick<IndexBenchOpti
  */
 export function indexArgs(names: number, extra: string[] = []): string[] {
   const cap = String(Math.max(2_000_000, names + 1));
-  return ['--port', '0', '--host', '127.0.0.1', '--quiet', '--ttl', '3600', '--max-per-source', cap, '--max-per-prefix', cap, '--max-registrations', cap, '--register-rate', '0', ...extra];
+  return [
+    '--port',
+    '0',
+    '--host',
+    '127.0.0.1',
+    '--quiet',
+    '--ttl',
+    '3600',
+    '--max-per-source',
+    cap,
+    '--max-per-prefix',
+    cap,
+    '--max-registrations',
+    cap,
+    '--register-rate',
+    '0',
+    ...extra,
+  ];
 }
 
 export const pct = (x: number) => `${Math.round(x * 100)}%`;
@@ -201,12 +234,7 @@ const ms = (x: number) => `${x.toFixed(2)} ms`;
  */
 export async function profileIndex(o: IndexBenchOptions & { profileDir: string }): Promise<{ index: TimeWindow; baseline: TimeWindow }> {
   const prof = (name: string) => ['--cpu-prof', '--cpu-prof-dir', join(o.profileDir, name)];
-  const index = await startNodeService(
-    peerdexBins().index,
-    indexArgs(o.names),
-    /listening on udp [^ ]*:(\d+)/,
-    { flags: prof('index-server') },
-  );
+  const index = await startNodeService(peerdexBins().index, indexArgs(o.names), /listening on udp [^ ]*:(\d+)/, { flags: prof('index-server') });
   const baseline = await startNodeService(benchScript('baseline-dgram-server.js'), [], /listening on udp port (\d+)/, { flags: prof('baseline-dgram') });
   try {
     await generate(index, ['--mode', 'fill', '--names', String(o.names), '--window', '256', '--sockets', '4'], 120_000);
@@ -216,7 +244,7 @@ export async function profileIndex(o: IndexBenchOptions & { profileDir: string }
       await throughputRun(server, o, (o.duration + 30) * 1000);
       windows.push({ fromUs, toUs: monotonicUs() });
     }
-    return { index: windows[0]!, baseline: windows[1]! };
+    return { index: windows[0], baseline: windows[1] };
   } finally {
     await Promise.all([index.stop(), baseline.stop()]);
   }
@@ -234,19 +262,33 @@ export interface LargeIndexLatency {
 
 /** S latency over UDP at a fixed rate against an index filled with `names` registrations. */
 export async function latencyAtSize(o: { names: number; rate: number; duration: number; log: (line: string) => void }): Promise<LargeIndexLatency> {
-  const index = await startNodeService(
-    peerdexBins().index,
-    indexArgs(o.names),
-    /listening on udp [^ ]*:(\d+)/,
-  );
+  const index = await startNodeService(peerdexBins().index, indexArgs(o.names), /listening on udp [^ ]*:(\d+)/);
   try {
     o.log(`  filling an index with ${o.names.toLocaleString('en')} registrations over UDP`);
-    const filled = await generate(index, ['--mode', 'fill', '--names', String(o.names), '--window', '256', '--sockets', '4', '--servers', String(Math.ceil(o.names / 10))], 600_000);
+    const filled = await generate(
+      index,
+      ['--mode', 'fill', '--names', String(o.names), '--window', '256', '--sockets', '4', '--servers', String(Math.ceil(o.names / 10))],
+      600_000,
+    );
     if (filled.result.registered !== o.names) throw new Error(`filling the index failed: ${JSON.stringify(filled.result)}`);
     const indexRss = procMemory(index.child.pid!)?.rss ?? NaN;
-    const l = await generate(index, ['--mode', 'latency', '--names', String(o.names), '--rate', String(o.rate), '--sockets', '4', '--warmup', '1', '--duration', String(o.duration)], (o.duration + 30) * 1000);
-    const r = { names: o.names, fillSeconds: Number(filled.result.seconds), indexRss, p50Ms: Number(l.result.p50Ms), p99Ms: Number(l.result.p99Ms), lost: Number(l.result.lost), rate: o.rate };
-    o.log(`  S at ${o.rate.toLocaleString('en')}/s over ${o.names.toLocaleString('en')} registrations: p50 ${ms(r.p50Ms)} p99 ${ms(r.p99Ms)} (lost ${r.lost}; index RSS ${(indexRss / 2 ** 20).toFixed(0)} MiB)`);
+    const l = await generate(
+      index,
+      ['--mode', 'latency', '--names', String(o.names), '--rate', String(o.rate), '--sockets', '4', '--warmup', '1', '--duration', String(o.duration)],
+      (o.duration + 30) * 1000,
+    );
+    const r = {
+      names: o.names,
+      fillSeconds: Number(filled.result.seconds),
+      indexRss,
+      p50Ms: Number(l.result.p50Ms),
+      p99Ms: Number(l.result.p99Ms),
+      lost: Number(l.result.lost),
+      rate: o.rate,
+    };
+    o.log(
+      `  S at ${o.rate.toLocaleString('en')}/s over ${o.names.toLocaleString('en')} registrations: p50 ${ms(r.p50Ms)} p99 ${ms(r.p99Ms)} (lost ${r.lost}; index RSS ${(indexRss / 2 ** 20).toFixed(0)} MiB)`,
+    );
     return r;
   } finally {
     await index.stop();

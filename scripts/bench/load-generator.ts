@@ -76,7 +76,7 @@ async function fill(sender: LoadSender): Promise<object> {
   const pduFor = (i: number) => encodeHolder('R', { port: 1024 + (i % Math.min(o.servers, 64_000)), addr: '', filename: benchName(i), sha256: BENCH_SHA256 });
   const perSocket = Math.max(1, Math.floor(o.window / o.sockets));
   const top = (s: number) => {
-    while (sender.inFlight[s]!.size < perSocket) {
+    while (sender.inFlight[s].size < perSocket) {
       const i = retry.pop() ?? (next < o.names ? next++ : -1);
       if (i < 0) return;
       sender.send(s, i, pduFor(i));
@@ -110,7 +110,7 @@ async function throughput(sender: LoadSender): Promise<object> {
   const sendOne = (s: number) => {
     for (;;) {
       const name = randomName();
-      if (sender.send(s, name, pdus[name]!)) return;
+      if (sender.send(s, name, pdus[name])) return;
     }
   };
   const latencies: number[] = [];
@@ -168,7 +168,7 @@ async function latency(sender: LoadSender): Promise<object> {
     while (sent < due) {
       const s = socket++ % o.sockets;
       let name = randomName();
-      while (!sender.send(s, name, pdus[name]!)) name = randomName();
+      while (!sender.send(s, name, pdus[name])) name = randomName();
       sent++;
     }
   }, 1);

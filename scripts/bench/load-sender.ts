@@ -16,7 +16,7 @@ export function nameIndexOf(reply: Buffer): number {
   if (at < 0) return -1;
   let value = 0;
   for (let i = at + PREFIX.length; i < reply.length; i++) {
-    const d = reply[i]! - 48;
+    const d = reply[i] - 48;
     if (d < 0 || d > 9) break;
     value = value * 10 + d;
   }
@@ -70,10 +70,10 @@ export class LoadSender {
 
   /** Sends `pdu` about name `name` on socket `s`; false if that name is already in flight there. */
   send(s: number, name: number, pdu: Buffer): boolean {
-    const map = this.inFlight[s]!;
+    const map = this.inFlight[s];
     if (map.has(name)) return false;
     map.set(name, performance.now());
-    this.sockets[s]!.send(pdu, this.#port, this.#host);
+    this.sockets[s].send(pdu, this.#port, this.#host);
     return true;
   }
 

@@ -30,25 +30,24 @@ export function peerdexBins(): { index: string; peer: string } {
 export function parseSize(text: string): number {
   const m = /^(\d+(?:\.\d+)?(?:e\d+)?)\s*([kmgt]?)(i?b)?$/i.exec(text.trim());
   if (!m) throw new Error(`cannot read size "${text}" (try 1GiB, 256MiB, 4096)`);
-  const unit = { '': 1, k: 1024, m: MiB, g: GiB, t: 1024 * GiB }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  const unit = { '': 1, k: 1024, m: MiB, g: GiB, t: 1024 * GiB }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
   return Math.round(Number(m[1]) * unit);
 }
 
-export const formatSize = (n: number): string =>
-  n >= GiB && n % GiB === 0 ? `${n / GiB} GiB` : n >= MiB ? `${+(n / MiB).toFixed(1)} MiB` : `${n} B`;
+export const formatSize = (n: number): string => (n >= GiB && n % GiB === 0 ? `${n / GiB} GiB` : n >= MiB ? `${+(n / MiB).toFixed(1)} MiB` : `${n} B`);
 
 export function median(values: readonly number[]): number {
   if (values.length === 0) return NaN;
   const s = [...values].sort((a, b) => a - b);
   const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
 /** Nearest-rank percentile of already sorted values. */
 export function percentile(sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return NaN;
   const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[rank]!;
+  return sorted[rank];
 }
 
 export const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
@@ -144,7 +143,7 @@ export async function finish(child: ChildProcess, timeoutMs: number): Promise<{ 
     clearTimeout(timer);
   }
   // 'exit' can come before the pipes are drained.
-  await Promise.all([child.stdout, child.stderr].map((s) => (s && !s.readableEnded ? once(s, 'close').catch(() => {}) : undefined)));
+  await Promise.all([child.stdout, child.stderr].map((s) => (s && !s.readableEnded ? once(s, 'close').catch(() => {}) : Promise.resolve())));
   return { code: child.exitCode, signal: child.signalCode, stdout, stderr };
 }
 
@@ -241,11 +240,11 @@ export const BENCH_SHA256 = 'mr5zhxBAb37wByyRcI_P6OwQ4JTWhT_iWh7xRHPSeF8';
 export function parseArgs(argv: readonly string[]): Record<string, string | true> {
   const out: Record<string, string | true> = {};
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
+    const a = argv[i];
     if (!a.startsWith('--')) continue;
     const eq = a.indexOf('=');
     if (eq > 0) out[a.slice(2, eq)] = a.slice(eq + 1);
-    else if (i + 1 < argv.length && !argv[i + 1]!.startsWith('--')) out[a.slice(2)] = argv[++i]!;
+    else if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) out[a.slice(2)] = argv[++i]!;
     else out[a.slice(2)] = true;
   }
   return out;

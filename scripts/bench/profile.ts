@@ -106,7 +106,7 @@ export function summarizeProfile(profile: CpuProfile, file: string, topN = 15, w
     at += profile.timeDeltas[i] ?? 0;
     if (window && (at < window.fromUs || at > window.toUs)) continue;
     const ms = (profile.timeDeltas[i + 1] ?? 0) / 1000;
-    const node = byId.get(profile.samples[i]!);
+    const node = byId.get(profile.samples[i]);
     if (!node) continue;
     const self = fn(node.callFrame);
     self.selfMs += ms;

@@ -59,13 +59,37 @@ function rows(r: BenchReport): Row[] {
     const b = t.baseline;
     const size = formatSize(t.size);
     out.push(
-      { figure: `transfer ${size}, whole command (MB/s)`, peerdex: int(p.medianMbPerSecond), baseline: int(b.medianMbPerSecond), ratio: fixed(t.ratio), target: `≥ 0.90: ${verdict(t.ratio >= 0.9)}` },
+      {
+        figure: `transfer ${size}, whole command (MB/s)`,
+        peerdex: int(p.medianMbPerSecond),
+        baseline: int(b.medianMbPerSecond),
+        ratio: fixed(t.ratio),
+        target: `≥ 0.90: ${verdict(t.ratio >= 0.9)}`,
+      },
       { figure: 'transfer, fixed cost per command (s)', peerdex: fixed(p.fixedSeconds, 3), baseline: fixed(b.fixedSeconds, 3), ratio: '', target: '' },
-      { figure: 'transfer, net of the fixed cost (MB/s)', peerdex: int(p.netMbPerSecond), baseline: int(b.netMbPerSecond), ratio: fixed(t.netRatio), target: `≥ 0.90: ${verdict(t.netRatio >= 0.9)}` },
+      {
+        figure: 'transfer, net of the fixed cost (MB/s)',
+        peerdex: int(p.netMbPerSecond),
+        baseline: int(b.netMbPerSecond),
+        ratio: fixed(t.netRatio),
+        target: `≥ 0.90: ${verdict(t.netRatio >= 0.9)}`,
+      },
       { figure: `transfer, client peak RSS (${size})`, peerdex: mib(p.clientPeakRss), baseline: mib(b.clientPeakRss), ratio: '', target: '' },
-      { figure: `transfer, client peak RSS (${formatSize(t.smallSize)})`, peerdex: mib(t.smallClientPeakRss), baseline: '', ratio: '', target: `flat: ${verdict(p.clientPeakRss < t.smallClientPeakRss + 32 * MiB)}` },
+      {
+        figure: `transfer, client peak RSS (${formatSize(t.smallSize)})`,
+        peerdex: mib(t.smallClientPeakRss),
+        baseline: '',
+        ratio: '',
+        target: `flat: ${verdict(p.clientPeakRss < t.smallClientPeakRss + 32 * MiB)}`,
+      },
       { figure: `transfer, server peak RSS (${size})`, peerdex: mib(p.serverPeakRss), baseline: mib(b.serverPeakRss), ratio: '', target: '' },
-      { figure: `transfer, server peak RSS (${formatSize(t.smallSize)})`, peerdex: mib(t.smallServerPeakRss), baseline: '', ratio: '', target: `flat: ${verdict(p.serverPeakRss < t.smallServerPeakRss + 32 * MiB)}` },
+      {
+        figure: `transfer, server peak RSS (${formatSize(t.smallSize)})`,
+        peerdex: mib(t.smallServerPeakRss),
+        baseline: '',
+        ratio: '',
+        target: `flat: ${verdict(p.serverPeakRss < t.smallServerPeakRss + 32 * MiB)}`,
+      },
       { figure: 'transfer, client CPU (s per GiB)', peerdex: fixed(p.clientCpuPerGiB), baseline: fixed(b.clientCpuPerGiB), ratio: '', target: '' },
       { figure: 'transfer, server CPU (s per GiB)', peerdex: fixed(p.serverCpuPerGiB), baseline: fixed(b.serverCpuPerGiB), ratio: '', target: '' },
     );
@@ -76,7 +100,13 @@ function rows(r: BenchReport): Row[] {
     const b = i.baseline;
     const usPer = (s: typeof p) => (s.medianServerCpu / s.medianPerSecond) * 1e6;
     out.push(
-      { figure: `index S, ${i.window} in flight (replies/s; ${i.generator === 'c' ? 'C' : 'Node'} sender)`, peerdex: int(p.medianPerSecond), baseline: int(b.medianPerSecond), ratio: fixed(i.ratio), target: `≥ 0.70: ${verdict(i.ratio >= 0.7)}` },
+      {
+        figure: `index S, ${i.window} in flight (replies/s; ${i.generator === 'c' ? 'C' : 'Node'} sender)`,
+        peerdex: int(p.medianPerSecond),
+        baseline: int(b.medianPerSecond),
+        ratio: fixed(i.ratio),
+        target: `≥ 0.70: ${verdict(i.ratio >= 0.7)}`,
+      },
       { figure: 'index S, server CPU per reply (µs)', peerdex: fixed(usPer(p), 1), baseline: fixed(usPer(b), 1), ratio: fixed(usPer(b) / usPer(p)), target: '' },
       { figure: 'index S, server CPU while saturated', peerdex: `${int(p.medianServerCpu * 100)}%`, baseline: `${int(b.medianServerCpu * 100)}%`, ratio: '', target: '' },
       { figure: `index S at ${int(i.rate)}/s, p50 latency (ms)`, peerdex: fixed(p.medianP50Ms), baseline: fixed(b.medianP50Ms), ratio: '', target: '' },
@@ -95,21 +125,57 @@ function rows(r: BenchReport): Row[] {
         target: atTarget ? `≤ 300: ${verdict(pt.rssPerRegistration <= 300)}` : '',
       });
     }
-    out.push({ figure: `registry, RSS per registration between ${int(s.points[0]!.count)} and ${int(s.points.at(-1)!.count)} (B)`, peerdex: int(s.marginalRssPerRegistration), baseline: '', ratio: '', target: '' });
+    out.push({
+      figure: `registry, RSS per registration between ${int(s.points[0].count)} and ${int(s.points.at(-1)!.count)} (B)`,
+      peerdex: int(s.marginalRssPerRegistration),
+      baseline: '',
+      ratio: '',
+      target: '',
+    });
     for (const pt of s.points) {
-      out.push({ figure: `registry, ${int(pt.count)}: heap + typed arrays per registration (B)`, peerdex: `${int(pt.heapUsedPerRegistration)} + ${int(pt.arrayBuffersPerRegistration)}`, baseline: '', ratio: '', target: '' });
-      out.push({ figure: `registry, ${int(pt.count)}: nextHolder / handler S (in-process)`, peerdex: `${us(pt.nextHolderNs)} / ${us(pt.handlerSearchNs)}`, baseline: '', ratio: '', target: '' });
+      out.push({
+        figure: `registry, ${int(pt.count)}: heap + typed arrays per registration (B)`,
+        peerdex: `${int(pt.heapUsedPerRegistration)} + ${int(pt.arrayBuffersPerRegistration)}`,
+        baseline: '',
+        ratio: '',
+        target: '',
+      });
+      out.push({
+        figure: `registry, ${int(pt.count)}: nextHolder / handler S (in-process)`,
+        peerdex: `${us(pt.nextHolderNs)} / ${us(pt.handlerSearchNs)}`,
+        baseline: '',
+        ratio: '',
+        target: '',
+      });
     }
     const u = r.udpScale;
     if (u) {
-      out.push({ figure: `index S over UDP at ${int(u.rate)}/s, ${int(u.names)} registrations: p50 / p99 (ms)`, peerdex: `${fixed(u.p50Ms)} / ${fixed(u.p99Ms)}`, baseline: '', ratio: '', target: '' });
+      out.push({
+        figure: `index S over UDP at ${int(u.rate)}/s, ${int(u.names)} registrations: p50 / p99 (ms)`,
+        peerdex: `${fixed(u.p50Ms)} / ${fixed(u.p99Ms)}`,
+        baseline: '',
+        ratio: '',
+        target: '',
+      });
       out.push({ figure: `index-server RSS with ${int(u.names)} registrations`, peerdex: mib(u.indexRss), baseline: '', ratio: '', target: '' });
     }
-    out.push({ figure: `O listing, one server with ${int(s.listing.names)} names`, peerdex: `${int(s.listing.pdus)} PDUs, ${fixed(s.listing.buildMs)} ms`, baseline: '', ratio: '', target: '' });
+    out.push({
+      figure: `O listing, one server with ${int(s.listing.names)} names`,
+      peerdex: `${int(s.listing.pdus)} PDUs, ${fixed(s.listing.buildMs)} ms`,
+      baseline: '',
+      ratio: '',
+      target: '',
+    });
   }
   const h = r.indexHttp;
   if (h) {
-    out.push({ figure: `index S, --http with a /metrics scrape every second vs without (replies/s; ${h.generator === 'c' ? 'C' : 'Node'} sender; slowest scrape ${fixed(h.slowestScrapeMs)} ms)`, peerdex: int(h.medianWithHttp), baseline: int(h.medianWithout), ratio: fixed(h.ratio), target: `≥ 0.95: ${verdict(h.ratio >= 0.95)}` });
+    out.push({
+      figure: `index S, --http with a /metrics scrape every second vs without (replies/s; ${h.generator === 'c' ? 'C' : 'Node'} sender; slowest scrape ${fixed(h.slowestScrapeMs)} ms)`,
+      peerdex: int(h.medianWithHttp),
+      baseline: int(h.medianWithout),
+      ratio: fixed(h.ratio),
+      target: `≥ 0.95: ${verdict(h.ratio >= 0.95)}`,
+    });
   }
   if (r.swarm) out.push(...swarmRows(r.swarm));
   if (r.cluster) out.push(...clusterRows(r.cluster));
@@ -119,15 +185,45 @@ function rows(r: BenchReport): Row[] {
 /** Cluster rows: the "peerdex" column is the index with --redis, the "bare Node" one the same index without it. */
 function clusterRows(c: ClusterBenchResult): Row[] {
   const out: Row[] = [
-    { figure: `cluster S, --redis vs without (replies/s; ${c.generator === 'c' ? 'C' : 'Node'} sender)`, peerdex: int(c.s.medianRedis), baseline: int(c.s.medianPlain), ratio: fixed(c.s.ratio), target: `≥ 0.90: ${verdict(c.s.ratio >= 0.9)}` },
-    { figure: 'cluster R acknowledged, --redis vs without (R/s)', peerdex: int(c.fill.redisAckedPerSecond), baseline: int(c.fill.plainPerSecond), ratio: fixed(c.rRatio), target: `≥ 0.50: ${verdict(c.rRatio >= 0.5)}` },
-    { figure: 'cluster R until every change is in Redis (R/s)', peerdex: int(c.fill.redisStoredPerSecond), baseline: '', ratio: fixed(c.fill.redisStoredPerSecond / c.fill.plainPerSecond), target: '' },
-    { figure: `cluster propagation, A at one index to S at another: p50 / p99 (ms, ${c.propagation.samples} samples)`, peerdex: `${fixed(c.propagation.p50Ms)} / ${fixed(c.propagation.p99Ms)}`, baseline: '', ratio: '', target: `p99 ≤ 50: ${verdict(c.propagation.p99Ms <= 50)}` },
+    {
+      figure: `cluster S, --redis vs without (replies/s; ${c.generator === 'c' ? 'C' : 'Node'} sender)`,
+      peerdex: int(c.s.medianRedis),
+      baseline: int(c.s.medianPlain),
+      ratio: fixed(c.s.ratio),
+      target: `≥ 0.90: ${verdict(c.s.ratio >= 0.9)}`,
+    },
+    {
+      figure: 'cluster R acknowledged, --redis vs without (R/s)',
+      peerdex: int(c.fill.redisAckedPerSecond),
+      baseline: int(c.fill.plainPerSecond),
+      ratio: fixed(c.rRatio),
+      target: `≥ 0.50: ${verdict(c.rRatio >= 0.5)}`,
+    },
+    {
+      figure: 'cluster R until every change is in Redis (R/s)',
+      peerdex: int(c.fill.redisStoredPerSecond),
+      baseline: '',
+      ratio: fixed(c.fill.redisStoredPerSecond / c.fill.plainPerSecond),
+      target: '',
+    },
+    {
+      figure: `cluster propagation, A at one index to S at another: p50 / p99 (ms, ${c.propagation.samples} samples)`,
+      peerdex: `${fixed(c.propagation.p50Ms)} / ${fixed(c.propagation.p99Ms)}`,
+      baseline: '',
+      ratio: '',
+      target: `p99 ≤ 50: ${verdict(c.propagation.p99Ms <= 50)}`,
+    },
   ];
   const m = c.memory;
   if (m) {
     out.push(
-      { figure: `cluster RSS per registration at ${int(m.count)}, --redis vs without (B)`, peerdex: int(m.redisRss), baseline: int(m.plainRss), ratio: fixed(m.redisRss / m.plainRss), target: `no worse (±5%): ${verdict(m.redisRss <= m.plainRss * 1.05)}` },
+      {
+        figure: `cluster RSS per registration at ${int(m.count)}, --redis vs without (B)`,
+        peerdex: int(m.redisRss),
+        baseline: int(m.plainRss),
+        ratio: fixed(m.redisRss / m.plainRss),
+        target: `no worse (±5%): ${verdict(m.redisRss <= m.plainRss * 1.05)}`,
+      },
       { figure: `cluster, Redis memory per registration at ${int(m.count)} (B)`, peerdex: int(m.redisServerBytes), baseline: '', ratio: '', target: '' },
     );
   }
@@ -149,7 +245,13 @@ function swarmRows(w: SwarmBenchResult): Row[] {
       ratio: fixed(w.speed.speedUp),
       target: `speed-up ≥ 3.5: ${verdict(w.speed.speedUp >= 3.5)}`,
     },
-    { figure: `swarm, bytes per holder (${many.holders} holders, median share)`, peerdex: w.speed.shares.map((x) => `${int(x * 100)}%`).join(' '), baseline: '', ratio: '', target: '' },
+    {
+      figure: `swarm, bytes per holder (${many.holders} holders, median share)`,
+      peerdex: w.speed.shares.map((x) => `${int(x * 100)}%`).join(' '),
+      baseline: '',
+      ratio: '',
+      target: '',
+    },
     {
       figure: `swarm, client peak RSS (${formatSize(w.size)}): ${m.manyBig.holders} holders vs 1 holder`,
       peerdex: mib(m.manyBig.clientPeakRss),
@@ -171,7 +273,8 @@ export function consoleTable(r: BenchReport): string {
   const all = rows(r);
   const head: Row = { figure: 'figure', peerdex: 'peerdex', baseline: 'bare Node', ratio: 'ratio', target: 'target' };
   const w = (k: keyof Row) => Math.max(...[head, ...all].map((x) => x[k].length));
-  const line = (x: Row) => `${x.figure.padEnd(w('figure'))}  ${x.peerdex.padStart(w('peerdex'))}  ${x.baseline.padStart(w('baseline'))}  ${x.ratio.padStart(w('ratio'))}  ${x.target}`;
+  const line = (x: Row) =>
+    `${x.figure.padEnd(w('figure'))}  ${x.peerdex.padStart(w('peerdex'))}  ${x.baseline.padStart(w('baseline'))}  ${x.ratio.padStart(w('ratio'))}  ${x.target}`;
   return [line(head), '-'.repeat(w('figure') + w('peerdex') + w('baseline') + w('ratio') + 20), ...all.map(line)].join('\n');
 }
 
@@ -182,7 +285,9 @@ function machine(r: BenchReport): string[] {
     `- Load average before/after (1, 5, 15 min): ${r.loadBefore.map((x) => x.toFixed(2)).join(', ')} / ${r.loadAfter.map((x) => x.toFixed(2)).join(', ')} (other work on the machine makes the figures noisier; the ratios are taken within one run, alternated)`,
     ...(r.generator ? [`- S load generator: ${r.generator}`] : []),
     ...(r.clusterSkipped ? [`- Cluster part skipped: ${r.clusterSkipped}`] : []),
-    `- Options: ${Object.entries(r.options).map(([k, v]) => `${k}=${v}`).join(', ')}`,
+    `- Options: ${Object.entries(r.options)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', ')}`,
   ];
 }
 
@@ -192,12 +297,20 @@ function runsDetail(r: BenchReport): string[] {
     out.push('', '#### Transfer runs', '', '| run | side | MB/s | s | client peak | server peak | client CPU s | server CPU s |', '|---|---|---|---|---|---|---|---|');
     for (const side of ['peerdex', 'baseline'] as const) {
       r.transfer[side].runs.forEach((x, n) =>
-        out.push(`| ${n + 1} | ${side} | ${int(x.mbPerSecond)} | ${fixed(x.seconds)} | ${mib(x.clientPeakRss)} | ${mib(x.serverPeakRss)} | ${fixed(x.clientCpu)} | ${fixed(x.serverCpu)} |`),
+        out.push(
+          `| ${n + 1} | ${side} | ${int(x.mbPerSecond)} | ${fixed(x.seconds)} | ${mib(x.clientPeakRss)} | ${mib(x.serverPeakRss)} | ${fixed(x.clientCpu)} | ${fixed(x.serverCpu)} |`,
+        ),
       );
     }
   }
   if (r.index) {
-    out.push('', '#### Index runs', '', '| run | side | replies/s | server CPU | generator CPU | lost | p50 ms | p99 ms | p99.9 ms | lost at fixed rate |', '|---|---|---|---|---|---|---|---|---|---|');
+    out.push(
+      '',
+      '#### Index runs',
+      '',
+      '| run | side | replies/s | server CPU | generator CPU | lost | p50 ms | p99 ms | p99.9 ms | lost at fixed rate |',
+      '|---|---|---|---|---|---|---|---|---|---|',
+    );
     for (const side of ['peerdex', 'baseline'] as const) {
       const s = r.index[side];
       s.throughput.forEach((x, n) => {
@@ -207,7 +320,10 @@ function runsDetail(r: BenchReport): string[] {
         );
       });
     }
-    out.push('', `Index filled with ${int(r.index.names)} registrations at ${int(r.index.fillPerSecond)} R/s (${int(r.index.fillLost)} resent after a loss); index RSS then ${mib(r.index.indexRssAfterFill)}.`);
+    out.push(
+      '',
+      `Index filled with ${int(r.index.names)} registrations at ${int(r.index.fillPerSecond)} R/s (${int(r.index.fillLost)} resent after a loss); index RSS then ${mib(r.index.indexRssAfterFill)}.`,
+    );
   }
   const w = r.swarm;
   if (w) {
@@ -218,7 +334,11 @@ function runsDetail(r: BenchReport): string[] {
       ...Object.values(w.memory).map((c): [string, SwarmCase] => ['memory, no cap', c]),
     ];
     for (const [label, c] of cases) {
-      c.runs.forEach((x, n) => out.push(`| ${label} | ${c.holders} | ${formatSize(c.size)} | ${n + 1} | ${fixed(x.seconds)} | ${mib(x.clientPeakRss)} | ${fixed(x.clientCpu)} | ${shareText(x.bytesByHolder)} |`));
+      c.runs.forEach((x, n) =>
+        out.push(
+          `| ${label} | ${c.holders} | ${formatSize(c.size)} | ${n + 1} | ${fixed(x.seconds)} | ${mib(x.clientPeakRss)} | ${fixed(x.clientCpu)} | ${shareText(x.bytesByHolder)} |`,
+        ),
+      );
     }
     if (w.speed.singleRunsCapped) out.push('', `The single capped holder ran fewer times than --runs: each of its runs takes about ${fixed(w.size / w.uploadRate, 0)} s.`);
   }
@@ -226,13 +346,20 @@ function runsDetail(r: BenchReport): string[] {
   if (c) {
     out.push('', '#### Cluster runs', '', '| run | S/s without --redis | S/s with --redis |', '|---|---|---|');
     c.s.plain.forEach((x, n) => out.push(`| ${n + 1} | ${int(x)} | ${int(c.s.redis[n] ?? NaN)} |`));
-    out.push('', `Both indexes filled with ${int(c.names)} registrations; propagation max ${fixed(c.propagation.maxMs)} ms.${c.memory ? ` Through the replicated store, ${int(c.memory.storedPerSecond)} registrations/s reached Redis (in-process, ${int(c.memory.count)} registrations).` : ''}`);
+    out.push(
+      '',
+      `Both indexes filled with ${int(c.names)} registrations; propagation max ${fixed(c.propagation.maxMs)} ms.${c.memory ? ` Through the replicated store, ${int(c.memory.storedPerSecond)} registrations/s reached Redis (in-process, ${int(c.memory.count)} registrations).` : ''}`,
+    );
   }
   return out;
 }
 
 export function markdown(r: BenchReport): string {
-  const table = ['| figure | peerdex | bare Node | ratio | target |', '|---|---:|---:|---:|---|', ...rows(r).map((x) => `| ${x.figure} | ${x.peerdex} | ${x.baseline} | ${x.ratio} | ${x.target} |`)];
+  const table = [
+    '| figure | peerdex | bare Node | ratio | target |',
+    '|---|---:|---:|---:|---|',
+    ...rows(r).map((x) => `| ${x.figure} | ${x.peerdex} | ${x.baseline} | ${x.ratio} | ${x.target} |`),
+  ];
   const profiles = r.profiles.length
     ? ['', '#### CPU profiles (`node --cpu-prof`, self time; total = with callees)', '', ...r.profiles.flatMap((p) => ['```', ...formatProfile(p.summary, p.title), '```'])]
     : [];

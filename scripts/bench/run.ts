@@ -115,7 +115,9 @@ async function main(): Promise<void> {
     }
   }
   if (options.only.has('http')) {
-    log(`\n[http] index-server --http with /metrics scraped every second vs without: ${options.names.toLocaleString('en')} names, ${options.runs} alternated S runs of ${options.duration} s`);
+    log(
+      `\n[http] index-server --http with /metrics scraped every second vs without: ${options.names.toLocaleString('en')} names, ${options.runs} alternated S runs of ${options.duration} s`,
+    );
     indexHttp = await benchIndexHttp({ runs: options.runs, names: options.names, duration: options.duration, window: options.window, sockets: options.sockets, fast, log });
   }
   if (options.only.has('scale')) {
@@ -132,8 +134,20 @@ async function main(): Promise<void> {
 
   if (options.only.has('cluster')) {
     if (redisInstalled()) {
-      log(`\n[cluster] index-server with --redis vs without: ${options.names.toLocaleString('en')} names, ${options.runs} alternated S runs of ${options.duration} s, propagation, memory at ${options.rssCount.toLocaleString('en')}`);
-      const o = { names: options.names, runs: options.runs, duration: options.duration, window: options.window, sockets: options.sockets, rssCount: options.rssCount, propagationSamples: 500, fast, log };
+      log(
+        `\n[cluster] index-server with --redis vs without: ${options.names.toLocaleString('en')} names, ${options.runs} alternated S runs of ${options.duration} s, propagation, memory at ${options.rssCount.toLocaleString('en')}`,
+      );
+      const o = {
+        names: options.names,
+        runs: options.runs,
+        duration: options.duration,
+        window: options.window,
+        sockets: options.sockets,
+        rssCount: options.rssCount,
+        propagationSamples: 500,
+        fast,
+        log,
+      };
       cluster = await benchCluster(o);
     } else {
       clusterSkipped = INSTALL_REDIS;
@@ -161,7 +175,20 @@ async function main(): Promise<void> {
   const report: BenchReport = {
     startedAt,
     seconds: (Date.now() - startedAt.getTime()) / 1000,
-    options: { size: formatSize(options.size), runs: options.runs, duration: options.duration, names: options.names, rate: options.rate, window: options.window, sockets: options.sockets, counts: options.counts.join('/'), profile: options.profile, 'udp-scale': options.udpScale, 'swarm-size': formatSize(options.swarmSize), 'rss-count': options.rssCount },
+    options: {
+      size: formatSize(options.size),
+      runs: options.runs,
+      duration: options.duration,
+      names: options.names,
+      rate: options.rate,
+      window: options.window,
+      sockets: options.sockets,
+      counts: options.counts.join('/'),
+      profile: options.profile,
+      'udp-scale': options.udpScale,
+      'swarm-size': formatSize(options.swarmSize),
+      'rss-count': options.rssCount,
+    },
     loadBefore,
     loadAfter: os.loadavg(),
     transfer,

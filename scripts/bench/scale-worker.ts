@@ -99,8 +99,8 @@ async function memory(count: number, perServer: number, lookups: number): Promis
     names[i] = benchName(x % count);
   }
   const pdus = names.slice(0, 1 << 16).map((n) => encodeSearch(n));
-  const nextHolderNs = timePerCall(lookups, (i) => registry.nextHolder(names[i % names.length]!, NOW + 1));
-  const handlerSearchNs = timePerCall(Math.min(lookups, 500_000), (i) => handle(pdus[i % pdus.length]!, '127.0.0.1', NOW + 1).replies.length);
+  const nextHolderNs = timePerCall(lookups, (i) => registry.nextHolder(names[i % names.length], NOW + 1));
+  const handlerSearchNs = timePerCall(Math.min(lookups, 500_000), (i) => handle(pdus[i % pdus.length], '127.0.0.1', NOW + 1).replies.length);
   return {
     mode: 'memory',
     count,
@@ -137,9 +137,11 @@ function listing(names: number): object {
 }
 
 const result =
-  mode === 'memory' ? await memory(Number(args.count ?? 1_000_000), Number(args['per-server'] ?? 10), Number(args.lookups ?? 1_000_000))
-  : mode === 'listing' ? listing(Number(args.names ?? 10_000))
-  : undefined;
+  mode === 'memory'
+    ? await memory(Number(args.count ?? 1_000_000), Number(args['per-server'] ?? 10), Number(args.lookups ?? 1_000_000))
+    : mode === 'listing'
+      ? listing(Number(args.names ?? 10_000))
+      : undefined;
 if (!result) {
   process.stderr.write('usage: scale-worker.js memory --count N | listing --names N\n');
   process.exit(1);

@@ -45,24 +45,26 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleResult> {
     const r = await worker(['memory', '--count', String(count), '--per-server', '10', '--lookups', '1000000']);
     const point: ScalePoint = {
       count,
-      perServer: r.perServer!,
-      registerNs: r.registerNs!,
-      rssPerRegistration: r.rssPerRegistration!,
-      heapUsedPerRegistration: r.heapUsedPerRegistration!,
-      arrayBuffersPerRegistration: r.arrayBuffersPerRegistration!,
-      rssTotal: r.rssTotal!,
-      nextHolderNs: r.nextHolderNs!,
-      handlerSearchNs: r.handlerSearchNs!,
+      perServer: r.perServer,
+      registerNs: r.registerNs,
+      rssPerRegistration: r.rssPerRegistration,
+      heapUsedPerRegistration: r.heapUsedPerRegistration,
+      arrayBuffersPerRegistration: r.arrayBuffersPerRegistration,
+      rssTotal: r.rssTotal,
+      nextHolderNs: r.nextHolderNs,
+      handlerSearchNs: r.handlerSearchNs,
     };
     points.push(point);
     o.log(
       `  ${count.toLocaleString('en')} registrations: ${point.rssPerRegistration.toFixed(0)} B RSS each (heap ${point.heapUsedPerRegistration.toFixed(0)} B + typed arrays ${point.arrayBuffersPerRegistration.toFixed(0)} B); nextHolder ${(point.nextHolderNs / 1000).toFixed(2)} us, handler S ${(point.handlerSearchNs / 1000).toFixed(2)} us`,
     );
   }
-  const [a, b] = [points[0]!, points.at(-1)!];
+  const [a, b] = [points[0], points.at(-1)!];
   const marginalRssPerRegistration = b.count > a.count ? (b.rssTotal - a.rssTotal) / (b.count - a.count) : NaN;
   const l = await worker(['listing', '--names', String(o.listingNames)]);
-  const listing = { names: o.listingNames, pdus: l.pdus!, bytes: l.bytes!, buildMs: l.buildMs! };
-  o.log(`  O listing of one server with ${o.listingNames.toLocaleString('en')} names: ${listing.pdus} PDUs (${(listing.bytes / 1024).toFixed(0)} KiB), built in ${listing.buildMs.toFixed(2)} ms`);
+  const listing = { names: o.listingNames, pdus: l.pdus, bytes: l.bytes, buildMs: l.buildMs };
+  o.log(
+    `  O listing of one server with ${o.listingNames.toLocaleString('en')} names: ${listing.pdus} PDUs (${(listing.bytes / 1024).toFixed(0)} KiB), built in ${listing.buildMs.toFixed(2)} ms`,
+  );
   return { points, marginalRssPerRegistration, listing };
 }

@@ -144,7 +144,9 @@ export async function benchSwarm(o: SwarmBenchOptions): Promise<SwarmBenchResult
     c.runs.push(r);
     c.medianSeconds = median(c.runs.map((x) => x.seconds));
     c.clientPeakRss = Math.max(...c.runs.map((x) => x.clientPeakRss));
-    o.log(`  ${tag} ${c.holders} holder(s) ${formatSize(c.size).padStart(8)}  ${r.seconds.toFixed(2).padStart(6)} s  client peak ${mib(r.clientPeakRss)}  cpu ${r.clientCpu.toFixed(2)} s  bytes per holder ${shareText(r.bytesByHolder)}`);
+    o.log(
+      `  ${tag} ${c.holders} holder(s) ${formatSize(c.size).padStart(8)}  ${r.seconds.toFixed(2).padStart(6)} s  client peak ${mib(r.clientPeakRss)}  cpu ${r.clientCpu.toFixed(2)} s  bytes per holder ${shareText(r.bytesByHolder)}`,
+    );
   };
 
   try {
@@ -152,18 +154,23 @@ export async function benchSwarm(o: SwarmBenchOptions): Promise<SwarmBenchResult
     const singleExpected = o.size / UPLOAD_RATE_BYTES;
     const singleRuns = Math.min(o.runs, Math.max(1, Math.floor(SINGLE_BUDGET_SECONDS / singleExpected)));
     const singleRunsCapped = singleRuns < o.runs;
-    o.log(`  speed: ${SPEED_HOLDERS} holders vs 1, each --max-upload-rate ${UPLOAD_RATE}; ${o.runs} run(s) of ${SPEED_HOLDERS} holders, ` +
-      `${singleRuns} of 1 holder${singleRunsCapped ? ` (capped: ~${singleExpected.toFixed(0)} s each)` : ''}`);
+    o.log(
+      `  speed: ${SPEED_HOLDERS} holders vs 1, each --max-upload-rate ${UPLOAD_RATE}; ${o.runs} run(s) of ${SPEED_HOLDERS} holders, ` +
+        `${singleRuns} of 1 holder${singleRunsCapped ? ` (capped: ~${singleExpected.toFixed(0)} s each)` : ''}`,
+    );
     const [capped, cappedOne] = await Promise.all([startSwarm('capped', SPEED_HOLDERS, UPLOAD_RATE), startSwarm('capped-one', 1, UPLOAD_RATE)]);
     const many = measured(SPEED_HOLDERS, o.size);
     const single = measured(1, o.size);
     for (let run = 0; run < o.runs; run++) {
-      const pair: [SwarmCase, Swarm][] = [[many, capped], [single, cappedOne]];
+      const pair: [SwarmCase, Swarm][] = [
+        [many, capped],
+        [single, cappedOne],
+      ];
       const order = run >= singleRuns ? pair.slice(0, 1) : run % 2 === 0 ? pair : pair.reverse();
       for (const [c, swarm] of order) await measure(c, swarm, BIG, `run ${run + 1} speed `);
     }
     await stopServices();
-    const shares = Array.from({ length: SPEED_HOLDERS }, (_, i) => median(many.runs.map((r) => r.bytesByHolder[i]! / sum(r.bytesByHolder))));
+    const shares = Array.from({ length: SPEED_HOLDERS }, (_, i) => median(many.runs.map((r) => r.bytesByHolder[i] / sum(r.bytesByHolder))));
     const speedUp = single.medianSeconds / many.medianSeconds;
     o.log(`  ${SPEED_HOLDERS} holders / 1 holder speed-up: ${speedUp.toFixed(2)}x (target ≥ 3.5x); median share per holder ${shares.map(pct).join(' ')}`);
 
@@ -182,8 +189,10 @@ export async function benchSwarm(o: SwarmBenchOptions): Promise<SwarmBenchResult
       for (const [c, swarm, name] of order) await measure(c, swarm, name, `run ${run + 1} memory`);
     }
     const [manyBig, singleBig, manySmall, singleSmall] = cases.map(([c]) => c) as [SwarmCase, SwarmCase, SwarmCase, SwarmCase];
-    o.log(`  client peak RSS: ${formatSize(o.size)} ${MEMORY_HOLDERS} holders ${mib(manyBig.clientPeakRss)}, 1 holder ${mib(singleBig.clientPeakRss)}; ` +
-      `${formatSize(smallSize)} ${MEMORY_HOLDERS} holders ${mib(manySmall.clientPeakRss)}, 1 holder ${mib(singleSmall.clientPeakRss)} (target < 150 MB with ${MEMORY_HOLDERS} holders)`);
+    o.log(
+      `  client peak RSS: ${formatSize(o.size)} ${MEMORY_HOLDERS} holders ${mib(manyBig.clientPeakRss)}, 1 holder ${mib(singleBig.clientPeakRss)}; ` +
+        `${formatSize(smallSize)} ${MEMORY_HOLDERS} holders ${mib(manySmall.clientPeakRss)}, 1 holder ${mib(singleSmall.clientPeakRss)} (target < 150 MB with ${MEMORY_HOLDERS} holders)`,
+    );
 
     return {
       size: o.size,

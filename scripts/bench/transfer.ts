@@ -84,7 +84,7 @@ async function randomFile(path: string, size: number): Promise<void> {
   const file = await open(path, 'w');
   try {
     const block = Buffer.allocUnsafe(Math.min(size, 4 * MiB) || 1);
-    for (let done = 0; done < size; ) {
+    for (let done = 0; done < size;) {
       const n = Math.min(block.length, size - done);
       randomFillSync(block, 0, n);
       await file.write(block, 0, n);
@@ -108,7 +108,7 @@ async function downloadOnce(side: Side, name: string, size: number, servers: Ser
   const dest = join(work, `dest-${side}`);
   await rm(dest, { recursive: true, force: true });
   await mkdir(dest, { recursive: true });
-  const server = side === 'peerdex' ? servers.peer : servers.pipe[name]!;
+  const server = side === 'peerdex' ? servers.peer : servers.pipe[name];
   const serverPid = server.child.pid!;
   resetPeak(serverPid);
   const peakFile = join(work, `peak-${side}.json`);
@@ -198,13 +198,17 @@ export async function benchTransfer(o: TransferBenchOptions): Promise<TransferBe
       for (const side of order) {
         const r = await downloadOnce(side, BIG, o.size, servers, o.work);
         runs[side].push(r);
-        o.log(`  run ${run + 1} ${side.padEnd(8)} ${r.mbPerSecond.toFixed(0).padStart(5)} MB/s  ${r.seconds.toFixed(2)} s  client peak ${mib(r.clientPeakRss)}  server peak ${mib(r.serverPeakRss)}  cpu client ${r.clientCpu.toFixed(2)} s server ${r.serverCpu.toFixed(2)} s`);
+        o.log(
+          `  run ${run + 1} ${side.padEnd(8)} ${r.mbPerSecond.toFixed(0).padStart(5)} MB/s  ${r.seconds.toFixed(2)} s  client peak ${mib(r.clientPeakRss)}  server peak ${mib(r.serverPeakRss)}  cpu client ${r.clientCpu.toFixed(2)} s server ${r.serverCpu.toFixed(2)} s`,
+        );
       }
     }
     const fixed: Record<Side, TransferRun[]> = { peerdex: [], baseline: [] };
     for (let i = 0; i < 3; i++) for (const side of ['peerdex', 'baseline'] as const) fixed[side].push(await downloadOnce(side, TINY, 1, servers, o.work));
     const small = await downloadOnce('peerdex', SMALL, smallSize, servers, o.work);
-    o.log(`  fixed cost per command: peerdex ${median(fixed.peerdex.map((r) => r.seconds)).toFixed(3)} s, baseline ${median(fixed.baseline.map((r) => r.seconds)).toFixed(3)} s; ${mib(smallSize)} download peaks: client ${mib(small.clientPeakRss)}, server ${mib(small.serverPeakRss)}`);
+    o.log(
+      `  fixed cost per command: peerdex ${median(fixed.peerdex.map((r) => r.seconds)).toFixed(3)} s, baseline ${median(fixed.baseline.map((r) => r.seconds)).toFixed(3)} s; ${mib(smallSize)} download peaks: client ${mib(small.clientPeakRss)}, server ${mib(small.serverPeakRss)}`,
+    );
 
     let profileWindows: TransferBenchResult['profileWindows'];
     if (o.profileDir) {

@@ -38,8 +38,8 @@ export async function startService(bin: string, args: string[], portLine: RegExp
         resolve(Number(m[1]));
       }
     };
-    splitLines(child.stdout!, onLine);
-    splitLines(child.stderr!, onLine);
+    splitLines(child.stdout, onLine);
+    splitLines(child.stderr, onLine);
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`${args[0] ?? bin} exited with ${code} before it was ready: ${lines.join(' | ')}`));

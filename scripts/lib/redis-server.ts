@@ -6,7 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
 
-export const INSTALL_REDIS = 'redis-server is not installed: install it with `sudo apt-get install redis-server` (Debian, Ubuntu) or your system\'s package manager';
+export const INSTALL_REDIS = "redis-server is not installed: install it with `sudo apt-get install redis-server` (Debian, Ubuntu) or your system's package manager";
 
 export const redisInstalled = (): boolean => spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 

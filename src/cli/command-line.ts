@@ -36,8 +36,8 @@ function typedOptions(rawArgs: string[]): Set<string> {
   const typed = new Set<string>();
   for (const arg of optionPart(rawArgs)) {
     const long = /^--(?:no-)?([^=]+)/.exec(arg);
-    if (long) typed.add(camel(long[1]!));
-    else if (/^-[^-\d]/.test(arg)) for (const ch of arg.slice(1).split('=')[0]!) typed.add(ch);
+    if (long) typed.add(camel(long[1]));
+    else if (/^-[^-\d]/.test(arg)) for (const ch of arg.slice(1).split('=')[0]) typed.add(ch);
   }
   return typed;
 }
@@ -130,10 +130,10 @@ function distance(a: string, b: string): number {
   let row = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const next = [i];
-    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
     row = next;
   }
-  return row[b.length]!;
+  return row[b.length];
 }
 
 /** A yargs message as a one-line usage error that says what to do. */
@@ -146,13 +146,13 @@ export function usageError(cli: CommandLine, message: string): PeerdexError {
   const usage = (text: string) => new PeerdexError('ERR_USAGE', text);
   const suggestion = /^Did you mean (.+)\?$/.exec(message);
   if (suggestion) {
-    const wanted = suggestion[1]!;
+    const wanted = suggestion[1];
     const word = [...typed].sort((a, b) => distance(a, wanted) - distance(b, wanted))[0] ?? '';
     return usage(`unknown command "${word}" (did you mean ${wanted}?)`);
   }
   const unknown = /^Unknown arguments?: (.+)$/.exec(message);
   if (unknown) {
-    const names = unknown[1]!.split(', ');
+    const names = unknown[1].split(', ');
     const stray = typed.find((w) => names.includes(w));
     if (!command && stray !== undefined && cli.commands) return usage(`unknown command "${stray}" (commands: ${cli.commands.join(', ')}) ${help}`);
     const optionNames = new Set(typedOptions(cli.rawArgs));

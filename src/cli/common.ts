@@ -13,7 +13,7 @@ export function parseHostPort(text: string, defaultPort = 9000): { host: string;
   const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(text) ?? /^([^:]+)(?::(\d+))?$/.exec(text);
   const port = m?.[2] === undefined ? defaultPort : parsePort(m[2]);
   if (!m || port === undefined) throw new PeerdexError('ERR_USAGE', `--index must be host:port (like ${DEFAULT_INDEX}), got "${text}"`);
-  return { host: m[1]!, port };
+  return { host: m[1], port };
 }
 
 /**
@@ -50,14 +50,24 @@ export interface IndexArgs {
 /** --index, --timeout, --tries: how to reach the index. */
 export function withIndexOptions<T>(y: Argv<T>) {
   return y
-    .option('index', { type: 'string', default: DEFAULT_INDEX, requiresArg: true, describe: 'index server as host:port, or several as host:port,host:port (each retry asks the next)' })
+    .option('index', {
+      type: 'string',
+      default: DEFAULT_INDEX,
+      requiresArg: true,
+      describe: 'index server as host:port, or several as host:port,host:port (each retry asks the next)',
+    })
     .option('timeout', {
       default: '300ms',
       requiresArg: true,
       coerce: durationOption('timeout', 'ms', { max: 60_000 }),
       describe: 'first wait for an answer from the index, like 300ms or 2s (a plain number is milliseconds); it grows with each retry',
     })
-    .option('tries', { default: 8, requiresArg: true, coerce: countOption('tries', 1, 100), describe: 'requests sent to the index before giving up (over all indexes, at least one each)' });
+    .option('tries', {
+      default: 8,
+      requiresArg: true,
+      coerce: countOption('tries', 1, 100),
+      describe: 'requests sent to the index before giving up (over all indexes, at least one each)',
+    });
 }
 
 export function indexClientFrom(args: IndexArgs): IndexClient {
@@ -79,7 +89,10 @@ export function checkPort(value: unknown, name: string, allowZero = false): numb
 }
 
 /** A yargs `coerce` for a port option. */
-export const portOption = (name: string, allowZero = false) => (value: unknown): number => checkPort(value, name, allowZero);
+export const portOption =
+  (name: string, allowZero = false) =>
+  (value: unknown): number =>
+    checkPort(value, name, allowZero);
 
 /** A whole number option with bounds (a string as typed, or a number from a config file). */
 export function checkCount(value: unknown, option: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -92,7 +105,10 @@ export function checkCount(value: unknown, option: string, min: number, max = Nu
 }
 
 /** A yargs `coerce` for a whole number option. */
-export const countOption = (option: string, min: number, max?: number) => (value: unknown): number => checkCount(value, option, min, max);
+export const countOption =
+  (option: string, min: number, max?: number) =>
+  (value: unknown): number =>
+    checkCount(value, option, min, max);
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const DAY_MS = 86_400_000;
@@ -121,7 +137,7 @@ export function parseDuration(value: unknown, option: string, plainUnit: 'ms' | 
   const m = /^(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h)?$/i.exec(text);
   const plain = plainUnit === 'ms' ? 'milliseconds' : 'seconds';
   if (!m) throw usage(`--${option} must be a duration like 300ms, 2s or 1m (a plain number is ${plain}), got ${shown(value)}`);
-  const ms = Math.round(Number(m[1]) * UNIT_MS[(m[2] ?? plainUnit).toLowerCase()]!);
+  const ms = Math.round(Number(m[1]) * UNIT_MS[(m[2] ?? plainUnit).toLowerCase()]);
   const max = bounds.max ?? DAY_MS;
   if (ms > max || (ms === 0 && !bounds.allowZero)) {
     throw usage(`--${option} must be ${bounds.allowZero ? 'from 0' : 'more than 0'} up to ${formatDuration(max)}, got ${shown(value)}`);
@@ -130,7 +146,10 @@ export function parseDuration(value: unknown, option: string, plainUnit: 'ms' | 
 }
 
 /** A yargs `coerce` for a duration option: the value in milliseconds. */
-export const durationOption = (option: string, plainUnit: 'ms' | 's', bounds?: DurationBounds) => (value: unknown): number => parseDuration(value, option, plainUnit, bounds);
+export const durationOption =
+  (option: string, plainUnit: 'ms' | 's', bounds?: DurationBounds) =>
+  (value: unknown): number =>
+    parseDuration(value, option, plainUnit, bounds);
 
 /** SHA-256 as base64url (the protocol's form) -> hex, as `sha256sum` prints it. */
 export const sha256Hex = (base64url: string): string => Buffer.from(base64url, 'base64url').toString('hex');

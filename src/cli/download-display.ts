@@ -72,7 +72,7 @@ export class DownloadDisplay {
     if (!a) return;
     const now = Date.now();
     a.samples.push({ t: now, bytes: p.received });
-    while (a.samples.length > 2 && now - a.samples[0]!.t > SPEED_WINDOW_MS) a.samples.shift();
+    while (a.samples.length > 2 && now - a.samples[0].t > SPEED_WINDOW_MS) a.samples.shift();
     a.last = p;
     if (!this.#multi) return;
     const payload = this.#payload(name, a, p);
@@ -81,7 +81,7 @@ export class DownloadDisplay {
   }
 
   #payload(name: string, a: Active, p: SwarmProgress) {
-    const first = a.samples[0]!;
+    const first = a.samples[0];
     const now = Date.now();
     const rate = now > first.t ? ((p.received - first.bytes) * 1000) / (now - first.t) : 0;
     return {

@@ -10,7 +10,7 @@ import { RefusalSummary, type SummaryLine } from '../index/refusal-summary.js';
 import { INDEX_LIMIT_DEFAULTS as D, IndexServer, type IndexServerEvent } from '../index/udp-server.js';
 import { formatHostPort } from '../protocol/fields.js';
 import { parseListenAddress, redisLabel } from '../http/http-util.js';
-import { eventLogger, LOG_FORMATS, type EventLogger, type LogFormat } from './log-format.js';
+import { eventLogger, DEFAULT_LOG_FORMAT, LOG_FORMATS, type EventLogger } from './log-format.js';
 import { escapeForTerminal, parseOrExit, runMain } from './output.js';
 import { commonSetup } from './command-line.js';
 import { countOption, durationOption, portOption } from './common.js';
@@ -35,34 +35,84 @@ const argv = parseOrExit('index-server', () =>
     )
     .option('port', { default: 9000, requiresArg: true, coerce: portOption('port', true), describe: 'UDP port to listen on (0 = any free port)' })
     .option('host', { type: 'string', default: '0.0.0.0', requiresArg: true, describe: "address to listen on ('::' for IPv6 and IPv4)" })
-    .option('ttl', { default: 90, requiresArg: true, coerce: seconds('ttl'), describe: 'how long a registration lasts unless its peer renews it, like 90s or 2m (a plain number is seconds)' })
-    .option('trust-claimed-addresses', { type: 'boolean', default: false, describe: "accept registrations for an address other than the sender's (unsafe: anyone could point others at any host)" })
-    .option('max-registrations', { default: D.maxRegistrations, requiresArg: true, coerce: atLeastZero('max-registrations'), describe: 'most registrations the index holds; more are refused as busy' })
-    .option('max-per-source', { default: D.maxPerSource, requiresArg: true, coerce: atLeastZero('max-per-source'), describe: 'most registrations from one address; more are refused as busy' })
-    .option('max-per-prefix', { default: D.maxPerPrefix, requiresArg: true, coerce: atLeastZero('max-per-prefix'), describe: 'most registrations from one network (/24 for IPv4, /64 for IPv6); more are refused as busy' })
+    .option('ttl', {
+      default: 90,
+      requiresArg: true,
+      coerce: seconds('ttl'),
+      describe: 'how long a registration lasts unless its peer renews it, like 90s or 2m (a plain number is seconds)',
+    })
+    .option('trust-claimed-addresses', {
+      type: 'boolean',
+      default: false,
+      describe: "accept registrations for an address other than the sender's (unsafe: anyone could point others at any host)",
+    })
+    .option('max-registrations', {
+      default: D.maxRegistrations,
+      requiresArg: true,
+      coerce: atLeastZero('max-registrations'),
+      describe: 'most registrations the index holds; more are refused as busy',
+    })
+    .option('max-per-source', {
+      default: D.maxPerSource,
+      requiresArg: true,
+      coerce: atLeastZero('max-per-source'),
+      describe: 'most registrations from one address; more are refused as busy',
+    })
+    .option('max-per-prefix', {
+      default: D.maxPerPrefix,
+      requiresArg: true,
+      coerce: atLeastZero('max-per-prefix'),
+      describe: 'most registrations from one network (/24 for IPv4, /64 for IPv6); more are refused as busy',
+    })
     .option('max-list-unproven', {
       default: D.maxListPdusUnproven,
       requiresArg: true,
       coerce: atLeastZero('max-list-unproven'),
       describe: 'longest listing (in 100-byte packets) sent to an address that has registered nothing, so a forged request cannot flood someone (0 = no limit)',
     })
-    .option('max-reply-rate', { default: D.maxReplyRate, requiresArg: true, coerce: atLeastZero('max-reply-rate'), describe: 'bytes per second of listings sent to one address (0 = no limit)' })
-    .option('register-rate', { default: D.registerRate, requiresArg: true, coerce: atLeastZero('register-rate'), describe: 'new registrations per second from one address, bursts of 10 s allowed (0 = no limit)' })
-    .option('list-rate', { default: D.listRate, requiresArg: true, coerce: atLeastZero('list-rate'), describe: 'listing requests per second from one address, bursts of 2 s allowed (0 = no limit)' })
-    .option('max-listings', { default: D.maxListings, requiresArg: true, coerce: atLeastZero('max-listings'), describe: 'long listings sent at once (paced); one more is refused as busy' })
-    .option('summary-interval', { default: 10, requiresArg: true, coerce: seconds('summary-interval'), describe: 'refused and dropped requests are summed up per address over this long in the log (a plain number is seconds)' })
+    .option('max-reply-rate', {
+      default: D.maxReplyRate,
+      requiresArg: true,
+      coerce: atLeastZero('max-reply-rate'),
+      describe: 'bytes per second of listings sent to one address (0 = no limit)',
+    })
+    .option('register-rate', {
+      default: D.registerRate,
+      requiresArg: true,
+      coerce: atLeastZero('register-rate'),
+      describe: 'new registrations per second from one address, bursts of 10 s allowed (0 = no limit)',
+    })
+    .option('list-rate', {
+      default: D.listRate,
+      requiresArg: true,
+      coerce: atLeastZero('list-rate'),
+      describe: 'listing requests per second from one address, bursts of 2 s allowed (0 = no limit)',
+    })
+    .option('max-listings', {
+      default: D.maxListings,
+      requiresArg: true,
+      coerce: atLeastZero('max-listings'),
+      describe: 'long listings sent at once (paced); one more is refused as busy',
+    })
+    .option('summary-interval', {
+      default: 10,
+      requiresArg: true,
+      coerce: seconds('summary-interval'),
+      describe: 'refused and dropped requests are summed up per address over this long in the log (a plain number is seconds)',
+    })
     .option('redis', { type: 'string', requiresArg: true, describe: 'share the registry with other indexes through this Redis (redis://HOST:PORT[/DB])' })
     .option('redis-prefix', { type: 'string', default: 'peerdex:', requiresArg: true, describe: 'key prefix: indexes with the same prefix share one registry' })
     .option('quiet', { type: 'boolean', default: false, describe: 'log nothing but start-up, warnings and errors' })
     .option('verbose', { type: 'boolean', default: false, describe: 'also log every search and listing' })
     .option('json', { type: 'boolean', default: false, describe: 'log one JSON object per line (like --log-format json); an error is {"error": {...}} on stdout' })
     .option('http', { type: 'string', requiresArg: true, describe: 'serve a status page, a JSON API and /metrics on [HOST:]PORT (HOST defaults to 127.0.0.1; off by default)' })
-    .option('log-format', { choices: LOG_FORMATS, default: 'human' as LogFormat, describe: 'human lines, or json: one JSON object per line (time, level, msg, fields)' })
+    .option('log-format', { choices: LOG_FORMATS, default: DEFAULT_LOG_FORMAT, describe: 'human lines, or json: one JSON object per line (time, level, msg, fields)' })
     .middleware((a) => {
       if (a.json) a['log-format'] = a.logFormat = 'json';
     })
     .check((a) => {
-      if (a.redis !== undefined && !/^rediss?:\/\/[^/]+(\/\d+)?$/.test(a.redis)) throw new PeerdexError('ERR_USAGE', `--redis must look like redis://HOST:PORT[/DB], got "${a.redis}"`);
+      if (a.redis !== undefined && !/^rediss?:\/\/[^/]+(\/\d+)?$/.test(a.redis))
+        throw new PeerdexError('ERR_USAGE', `--redis must look like redis://HOST:PORT[/DB], got "${a.redis}"`);
       if (a.http !== undefined) parseListenAddress(a.http);
       return true;
     })
@@ -75,7 +125,16 @@ const holderText = (h: { filename: string; addr: string; port: number }) => `"${
 function eventFields(e: IndexServerEvent): Record<string, unknown> {
   const holder = 'holder' in e ? { name: e.holder.filename, addr: e.holder.addr, port: e.holder.port } : {};
   const from = 'from' in e ? { from: e.from } : {};
-  const extra = e.type === 'left' ? { registrations: e.holders.length } : e.type === 'refused' ? { request: e.request, code: e.code, reason: e.reason } : e.type === 'limited' ? { request: e.request, reason: e.reason } : e.type === 'dropped' ? { bytes: e.bytes } : {};
+  const extra =
+    e.type === 'left'
+      ? { registrations: e.holders.length }
+      : e.type === 'refused'
+        ? { request: e.request, code: e.code, reason: e.reason }
+        : e.type === 'limited'
+          ? { request: e.request, reason: e.reason }
+          : e.type === 'dropped'
+            ? { bytes: e.bytes }
+            : {};
   return { event: e.type, ...holder, ...from, ...extra };
 }
 
@@ -106,7 +165,11 @@ function describe(e: IndexServerEvent): string | undefined {
 function refusal(e: IndexServerEvent): { from: string; kind: string; line: string } | undefined {
   switch (e.type) {
     case 'refused':
-      return { from: e.from, kind: `${escapeForTerminal(e.request)} E ${e.code}`, line: `refused ${escapeForTerminal(e.request)} from ${e.from}: E ${e.code} ${escapeForTerminal(e.reason)}` };
+      return {
+        from: e.from,
+        kind: `${escapeForTerminal(e.request)} E ${e.code}`,
+        line: `refused ${escapeForTerminal(e.request)} from ${e.from}: E ${e.code} ${escapeForTerminal(e.reason)}`,
+      };
     case 'limited':
       return { from: e.from, kind: `${e.request} ${e.reason}`, line: `dropped ${e.request} from ${e.from}: ${e.reason}` };
     case 'dropped':
@@ -130,7 +193,8 @@ function logRefusals(server: IndexServer, seconds: number, logger: EventLogger):
     if (r && summary.note(r.from, r.kind)) logger.log('warn', r.line, eventFields(e));
   });
   const flush = () => {
-    for (const l of summary.flush()) logger.log('warn', summaryText(l, seconds), { event: 'refusal-summary', from: l.from ?? 'others', total: l.total, kinds: Object.fromEntries(l.kinds), seconds });
+    for (const l of summary.flush())
+      logger.log('warn', summaryText(l, seconds), { event: 'refusal-summary', from: l.from ?? 'others', total: l.total, kinds: Object.fromEntries(l.kinds), seconds });
   };
   const timer = setInterval(flush, seconds * 1000);
   timer.unref();
@@ -153,7 +217,12 @@ async function openSharedStore(url: string, logger: EventLogger) {
     limits: limitsFromFlags(),
     onStatus: ({ message }) => logger.log('info', message, { event: 'redis-status' }),
   });
-  logger.log('info', `loaded ${store.size} registration(s) from ${url} (prefix ${argv['redis-prefix']})`, { event: 'loaded', registrations: store.size, redis: redisLabel(url), prefix: argv['redis-prefix'] });
+  logger.log('info', `loaded ${store.size} registration(s) from ${url} (prefix ${argv['redis-prefix']})`, {
+    event: 'loaded',
+    registrations: store.size,
+    redis: redisLabel(url),
+    prefix: argv['redis-prefix'],
+  });
   return store;
 }
 

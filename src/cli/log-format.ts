@@ -10,6 +10,8 @@ import { timestamp } from './output.js';
 export type LogLevel = 'info' | 'warn' | 'error';
 export type LogFormat = 'human' | 'json';
 export const LOG_FORMATS: readonly LogFormat[] = ['human', 'json'];
+/** The default, typed as a LogFormat for yargs (a bare literal would widen to string). */
+export const DEFAULT_LOG_FORMAT: LogFormat = 'human';
 
 export interface EventLogger {
   /** `msg` is the human line; `fields` go only into JSON lines. */

@@ -123,7 +123,15 @@ export async function downloadCommand(args: DownloadArgs): Promise<void> {
   await seeding?.close();
 }
 
-async function fetchOne(name: string, options: Partial<DownloadOptions>, args: DownloadArgs, index: IndexClient, port: number, peer: Peer | undefined, display: DownloadDisplay): Promise<DownloadResult> {
+async function fetchOne(
+  name: string,
+  options: Partial<DownloadOptions>,
+  args: DownloadArgs,
+  index: IndexClient,
+  port: number,
+  peer: Peer | undefined,
+  display: DownloadDisplay,
+): Promise<DownloadResult> {
   const onProgress = (p: Parameters<NonNullable<DownloadOptions['onProgress']>>[0]) => display.progress(name, p);
   const onEvent = (e: Parameters<NonNullable<DownloadOptions['onEvent']>>[0]) => display.event(name, e);
   if (peer) {
@@ -156,7 +164,8 @@ async function namesToFetch(args: DownloadArgs, index: IndexClient): Promise<str
     if (listed.length === 0 && names.size === 0) throw new PeerdexError('ERR_NOT_FOUND', `no name in index ${index.label} matches "${args.match}"`);
     for (const n of listed.sort()) names.add(n);
   }
-  if (names.size === 0) throw new PeerdexError('ERR_USAGE', "name a file to download: peer download NAME, for example: peer download hello.txt (or --match '*.iso' for every name that matches)");
+  if (names.size === 0)
+    throw new PeerdexError('ERR_USAGE', "name a file to download: peer download NAME, for example: peer download hello.txt (or --match '*.iso' for every name that matches)");
   return [...names];
 }
 
@@ -164,7 +173,9 @@ function describeResult(r: DownloadResult, args: DownloadArgs, indexLabel: strin
   const name = escapeForTerminal(r.filename);
   const from = r.holders.length === 1 ? `from ${r.holders[0]}` : `from ${r.holders.length} holders (${r.holders.join(', ')})`;
   const lines = [
-    r.alreadyHad ? `"${name}" is already in ${args.dir} with the same content` : `downloaded "${name}" (${formatBytes(r.size)}, sha256 ${showSha256(r.sha256, args.hex)} verified) ${from} to ${r.path}`,
+    r.alreadyHad
+      ? `"${name}" is already in ${args.dir} with the same content`
+      : `downloaded "${name}" (${formatBytes(r.size)}, sha256 ${showSha256(r.sha256, args.hex)} verified) ${from} to ${r.path}`,
   ];
   if (args.verbose) {
     for (const h of r.report) lines.push(`  ${h.holder}: sent ${formatBytes(h.bytes)}${h.state === 'ok' ? '' : ` (${h.state}: ${h.reason ?? ''})`}`);
@@ -187,14 +198,14 @@ function report(args: DownloadArgs, names: string[], results: DownloadResult[], 
   const single = names.length === 1 && args.match === undefined;
   if (args.json) {
     if (single && results[0]) printJson(withHex(results[0]));
-    else if (single) printJson({ error: jsonError(failures[0]!.error) });
+    else if (single) printJson({ error: jsonError(failures[0].error) });
     else printJson({ downloads: results.map(withHex), failed: failures.map((f) => ({ name: f.name, error: jsonError(f.error) })) });
     if (failures.length > 0) process.exitCode = 1;
     return;
   }
   if (args.verbose) for (const f of failures) printHolders(f);
   if (failures.length === 0) return;
-  if (single) throw failures[0]!.error;
+  if (single) throw failures[0].error;
   const list = failures.map((f) => `"${f.name}" (${f.error.message})`).join('; ');
   throw new PeerdexError('ERR_NOT_FOUND', `${failures.length} of ${names.length} downloads failed: ${list}`);
 }
@@ -214,8 +225,10 @@ function reportStop(args: DownloadArgs, results: DownloadResult[], failures: Fai
     for (const f of failures) {
       const kept = isPeerdexError(f.error) ? f.error.details?.['keptBytes'] : undefined;
       const where = tempPaths(args.dir, f.name).part;
-      if (typeof kept === 'number') process.stderr.write(`peer: stopped "${escapeForTerminal(f.name)}": ${formatBytes(kept)} kept in ${escapeForTerminal(where)}; run the same command again to resume\n`);
-      else if (isPeerdexError(f.error) && f.error.code === 'ERR_CANCELLED') process.stderr.write(`peer: stopped "${escapeForTerminal(f.name)}" before any piece was complete; nothing was kept\n`);
+      if (typeof kept === 'number')
+        process.stderr.write(`peer: stopped "${escapeForTerminal(f.name)}": ${formatBytes(kept)} kept in ${escapeForTerminal(where)}; run the same command again to resume\n`);
+      else if (isPeerdexError(f.error) && f.error.code === 'ERR_CANCELLED')
+        process.stderr.write(`peer: stopped "${escapeForTerminal(f.name)}" before any piece was complete; nothing was kept\n`);
       else process.stderr.write(`peer: "${escapeForTerminal(f.name)}" failed: ${escapeForTerminal(f.error.message)}\n`);
     }
     if (stoppedNames.length === 0 && failures.length === 0) process.stderr.write('peer: stopped\n');

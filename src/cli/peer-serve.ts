@@ -118,7 +118,12 @@ export async function serveCommand(args: ServeArgs): Promise<void> {
     throw err;
   }
   const cap = uploadRate === undefined ? '' : `, uploads capped at ${formatBytes(uploadRate)}/s`;
-  info(`serving ${args.dir} on tcp ${formatHostPort(args.host, peer.port)}, index ${peer.index.label}${cap}`, { event: 'listening', dir: args.dir, port: peer.port, index: peer.index.label });
+  info(`serving ${args.dir} on tcp ${formatHostPort(args.host, peer.port)}, index ${peer.index.label}${cap}`, {
+    event: 'listening',
+    dir: args.dir,
+    port: peer.port,
+    index: peer.index.label,
+  });
   if (web) info(`page and API on ${web.url} (metrics at ${web.url}metrics)`, { event: 'http-listening', url: web.url, port: web.address().port });
   // A stop during start-up (an index that does not answer) must not wait for it.
   const started = await Promise.race([peer.start().then(() => true), stopped.then(() => false)]);

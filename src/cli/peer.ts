@@ -6,7 +6,7 @@ import { DEFAULT_CONTENT_PORT, checkPort, countOption, durationOption, portOptio
 import { commonSetup } from './command-line.js';
 import { downloadCommand } from './peer-download.js';
 import { deregisterCommand, listCommand, registerCommand, searchCommand } from './peer-index-commands.js';
-import { LOG_FORMATS, type LogFormat } from './log-format.js';
+import { DEFAULT_LOG_FORMAT, LOG_FORMATS } from './log-format.js';
 import { serveCommand } from './peer-serve.js';
 import { runMain } from './output.js';
 import { ignoreClosedOutput } from './process-guards.js';
@@ -41,13 +41,42 @@ function servingOptions<T>(y: Argv<T>) {
       coerce: seconds('refresh'),
       describe: "how often to renew the registrations, like 30s or 1m (a plain number is seconds); at most a third of the index's --ttl",
     })
-    .option('rescan', { default: '5s', requiresArg: true, coerce: seconds('rescan'), describe: 'how often to look for added, changed or removed files (a plain number is seconds)' })
-    .option('settle', { default: '2s', requiresArg: true, coerce: seconds('settle', true), describe: 'how long a file must stay unchanged before it is shared, so a copy in progress is not (0 = at once)' })
-    .option('idle-timeout', { default: '30s', requiresArg: true, coerce: seconds('idle-timeout'), describe: 'close a connection that has been idle this long (a plain number is seconds)' })
-    .option('max-connections', { default: 256, requiresArg: true, coerce: countOption('max-connections', 1), describe: 'downloaders served at once; at the limit the longest idle connection is closed' })
-    .option('max-connections-per-source', { default: 16, requiresArg: true, coerce: countOption('max-connections-per-source', 1), describe: 'connections one address may hold at once' })
+    .option('rescan', {
+      default: '5s',
+      requiresArg: true,
+      coerce: seconds('rescan'),
+      describe: 'how often to look for added, changed or removed files (a plain number is seconds)',
+    })
+    .option('settle', {
+      default: '2s',
+      requiresArg: true,
+      coerce: seconds('settle', true),
+      describe: 'how long a file must stay unchanged before it is shared, so a copy in progress is not (0 = at once)',
+    })
+    .option('idle-timeout', {
+      default: '30s',
+      requiresArg: true,
+      coerce: seconds('idle-timeout'),
+      describe: 'close a connection that has been idle this long (a plain number is seconds)',
+    })
+    .option('max-connections', {
+      default: 256,
+      requiresArg: true,
+      coerce: countOption('max-connections', 1),
+      describe: 'downloaders served at once; at the limit the longest idle connection is closed',
+    })
+    .option('max-connections-per-source', {
+      default: 16,
+      requiresArg: true,
+      coerce: countOption('max-connections-per-source', 1),
+      describe: 'connections one address may hold at once',
+    })
     .option('include-hidden', { type: 'boolean', default: false, describe: 'also share files whose names start with a dot' })
-    .option('max-upload-rate', { type: 'string', requiresArg: true, describe: 'cap on bytes per second sent to all downloaders together, like 500k or 10M (k = 1024; default: no cap)' })
+    .option('max-upload-rate', {
+      type: 'string',
+      requiresArg: true,
+      describe: 'cap on bytes per second sent to all downloaders together, like 500k or 10M (k = 1024; default: no cap)',
+    })
     .option('hex', hex);
 }
 
@@ -70,20 +99,31 @@ runMain('peer', async () => {
       'share a folder: serve its files to other peers and keep them registered with the index',
       (y) =>
         servingOptions(y)
-          .option('port', { default: DEFAULT_CONTENT_PORT, requiresArg: true, coerce: portOption('port', true), describe: "TCP port of this peer's content server (0 = any free port)" })
+          .option('port', {
+            default: DEFAULT_CONTENT_PORT,
+            requiresArg: true,
+            coerce: portOption('port', true),
+            describe: "TCP port of this peer's content server (0 = any free port)",
+          })
           .option('quiet', { type: 'boolean', default: false, describe: 'log only warnings and errors' })
           .option('verbose', { type: 'boolean', default: false, describe: 'also log what each holder did in downloads started from the page' })
           .option('json', { type: 'boolean', default: false, describe: 'log one JSON object per line (like --log-format json); an error is {"error": {...}} on stdout' })
           .option('http', { type: 'string', requiresArg: true, describe: 'serve a page, a JSON API and /metrics on [HOST:]PORT (HOST defaults to 127.0.0.1; off by default)' })
-          .option('http-token', { type: 'string', requiresArg: true, defaultDescription: '$PEERDEX_HTTP_TOKEN', describe: 'password (bearer token) that starting and cancelling downloads through the API needs; required when --http listens beyond this machine' })
+          .option('http-token', {
+            type: 'string',
+            requiresArg: true,
+            defaultDescription: '$PEERDEX_HTTP_TOKEN',
+            describe: 'password (bearer token) that starting and cancelling downloads through the API needs; required when --http listens beyond this machine',
+          })
           .option('jobs', { default: 3, requiresArg: true, coerce: countOption('jobs', 1, 64), describe: 'downloads started through the API that run at once (more wait)' })
-          .option('log-format', { choices: LOG_FORMATS, default: 'human' as LogFormat, describe: 'human lines, or json: one JSON object per line (time, level, msg, fields)' }),
+          .option('log-format', { choices: LOG_FORMATS, default: DEFAULT_LOG_FORMAT, describe: 'human lines, or json: one JSON object per line (time, level, msg, fields)' }),
       (a) => serveCommand(a),
     )
     .command(
       'register <file>',
       "tell the index that this host's content server (--port) has a file",
-      (y) => y.positional('file', { type: 'string', demandOption: true, describe: 'the file, in the folder that content server shares' }).option('port', contentPort).option('hex', hex),
+      (y) =>
+        y.positional('file', { type: 'string', demandOption: true, describe: 'the file, in the folder that content server shares' }).option('port', contentPort).option('hex', hex),
       (a) => registerCommand(a),
     )
     .command(
@@ -94,7 +134,7 @@ runMain('peer', async () => {
     )
     .command(
       'search <name>',
-      "find who has a file: an exact name gives one holder (the next in turn); a glob (quote it) or --contains lists every match with its holders",
+      'find who has a file: an exact name gives one holder (the next in turn); a glob (quote it) or --contains lists every match with its holders',
       (y) =>
         y
           .positional('name', { type: 'string', demandOption: true, describe: "a name, a glob like '*.txt', or text with --contains" })
@@ -123,8 +163,18 @@ runMain('peer', async () => {
           .option('match', { type: 'string', requiresArg: true, describe: "also download every name in the index's listing that matches this glob (quote it: '*.iso')" })
           .option('jobs', { default: 3, requiresArg: true, coerce: countOption('jobs', 1, 64), describe: 'files downloaded at once' })
           .option('connections', { default: 8, requiresArg: true, coerce: countOption('connections', 1, 64), describe: 'holders fetched from at once, per file' })
-          .option('stall-timeout', { default: '10s', requiresArg: true, coerce: seconds('stall-timeout'), describe: 'how long a holder may send (almost) nothing before its pieces go to another (a plain number is seconds)' })
-          .option('wait', { default: '30s', requiresArg: true, coerce: seconds('wait', true), describe: 'how long to keep looking for holders once every known one has failed (a plain number is seconds)' })
+          .option('stall-timeout', {
+            default: '10s',
+            requiresArg: true,
+            coerce: seconds('stall-timeout'),
+            describe: 'how long a holder may send (almost) nothing before its pieces go to another (a plain number is seconds)',
+          })
+          .option('wait', {
+            default: '30s',
+            requiresArg: true,
+            coerce: seconds('wait', true),
+            describe: 'how long to keep looking for holders once every known one has failed (a plain number is seconds)',
+          })
           .option('max-size', { type: 'string', requiresArg: true, describe: 'largest file accepted, like 700M or 4G (default: the free space of the target disk)' })
           .option('max-download-rate', { type: 'string', requiresArg: true, describe: 'cap on bytes per second received by all downloads together, like 500k or 10M' })
           .option('seed', { type: 'boolean', default: false, describe: 'after downloading, serve and register the files on --port until Ctrl-C' })

@@ -33,7 +33,8 @@ export interface HttpSurfaceOptions {
   tokenHint?: string;
 }
 
-export const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+export const PAGE_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 export class HttpSurface {
   readonly #server: http.Server;
@@ -86,7 +87,8 @@ export class HttpSurface {
 async function answer(req: http.IncomingMessage, res: http.ServerResponse, loopback: boolean, authorize: (req: http.IncomingMessage) => void, route: Route): Promise<void> {
   try {
     const url = new URL(req.url ?? '/', 'http://peerdex');
-    if (loopback && !isLoopback(hostOfHeader(req.headers.host ?? ''))) throw new HttpError(403, 'this server answers only requests addressed to a loopback host (127.0.0.1, localhost, [::1])');
+    if (loopback && !isLoopback(hostOfHeader(req.headers.host ?? '')))
+      throw new HttpError(403, 'this server answers only requests addressed to a loopback host (127.0.0.1, localhost, [::1])');
     const method = req.method ?? 'GET';
     if (method === 'POST' || method === 'DELETE') authorize(req);
     const result = await route(method, url, req, res);

@@ -63,7 +63,7 @@ export function hasBearer(req: IncomingMessage, token: string): boolean {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
   if (!m) return false;
   const digest = (s: string) => createHash('sha256').update(s).digest();
-  return timingSafeEqual(digest(m[1]!), digest(token));
+  return timingSafeEqual(digest(m[1]), digest(token));
 }
 
 export const isLoopback = (host: string): boolean => {

@@ -23,8 +23,8 @@ export interface IndexIdentity {
   cluster?: { redis: string; prefix: string } | undefined;
 }
 
-const requestsOf = (server: IndexServer, type: string) => server.counters.byType[type.charCodeAt(0)]!;
-const refusalsOf = (server: IndexServer, code: number) => server.counters.refusedByCode[code]!;
+const requestsOf = (server: IndexServer, type: string) => server.counters.byType[type.charCodeAt(0)];
+const refusalsOf = (server: IndexServer, code: number) => server.counters.refusedByCode[code];
 
 export async function stats(server: IndexServer, census: RegistryCensus, identity: IndexIdentity, startedAt: number): Promise<ApiResult> {
   const c = await census.current();
@@ -48,8 +48,18 @@ export async function stats(server: IndexServer, census: RegistryCensus, identit
 
 export function indexMetrics(server: IndexServer, census: RegistryCensus): LiveMetrics {
   const m = new LiveMetrics();
-  m.labelledCounter('peerdex_index_requests_total', 'Requests decoded, by PDU type', 'type', REQUEST_TYPES.map((t) => [t, () => requestsOf(server, t)] as const));
-  m.labelledCounter('peerdex_index_refusals_total', 'E answers sent, by error code', 'code', REFUSAL_CODES.map((code) => [String(code), () => refusalsOf(server, code)] as const));
+  m.labelledCounter(
+    'peerdex_index_requests_total',
+    'Requests decoded, by PDU type',
+    'type',
+    REQUEST_TYPES.map((t) => [t, () => requestsOf(server, t)] as const),
+  );
+  m.labelledCounter(
+    'peerdex_index_refusals_total',
+    'E answers sent, by error code',
+    'code',
+    REFUSAL_CODES.map((code) => [String(code), () => refusalsOf(server, code)] as const),
+  );
   m.counter('peerdex_index_dropped_total', 'Datagrams dropped without an answer (not a request, or over a rate)', () => server.stats.dropped);
   m.gauge('peerdex_index_registrations', 'Live registrations', async () => (await census.current()).registrations);
   m.gauge('peerdex_index_names', 'Distinct names with a live registration', async () => (await census.current()).names);

@@ -94,7 +94,7 @@ export async function contentPage(store: RegistryStore, test: (name: string) => 
     if (!list) {
       if (kept.length === limit) {
         more = true;
-        if (name > kept[limit - 1]!) return;
+        if (name > kept[limit - 1]) return;
         holders.delete(kept.pop()!);
       }
       kept.splice(insertionPoint(kept, name), 0, name);
@@ -112,7 +112,7 @@ const insertionPoint = (sorted: string[], name: string): number => {
   let hi = sorted.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (sorted[mid]! < name) lo = mid + 1;
+    if (sorted[mid] < name) lo = mid + 1;
     else hi = mid;
   }
   return lo;

@@ -38,7 +38,7 @@ function peerRoute(peer: Peer, authRequired: boolean, assets: PageAssets) {
     const path = url.pathname;
     if (path === '/api/downloads' && method === 'POST') return startDownloads(peer, await readJsonObject(req));
     const cancel = /^\/api\/downloads\/([^/]+)$/.exec(path);
-    if (cancel && method === 'DELETE') return cancelDownload(peer, decodeURIComponent(cancel[1]!));
+    if (cancel && method === 'DELETE') return cancelDownload(peer, decodeURIComponent(cancel[1]));
     if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, `${method} ${path} is not supported`);
     if (await answerAsset(path, res, assets)) return undefined;
     if (path === '/api/status') return status(peer, authRequired);

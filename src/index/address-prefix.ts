@@ -24,9 +24,9 @@ function ipv6Groups(addr: string): string[] | undefined {
   const right = tail === undefined || tail === '' ? [] : tail.split(':');
   // A dotted IPv4 tail (`64:ff9b::1.2.3.4`) is the last two groups.
   const last = right.length > 0 ? right : left;
-  if (last.length > 0 && last[last.length - 1]!.includes('.')) {
+  if (last.length > 0 && last[last.length - 1].includes('.')) {
     const octets = last.pop()!.split('.').map(Number);
-    last.push(((octets[0]! << 8) | octets[1]!).toString(16), ((octets[2]! << 8) | octets[3]!).toString(16));
+    last.push(((octets[0] << 8) | octets[1]).toString(16), ((octets[2] << 8) | octets[3]).toString(16));
   }
   const missing = 8 - left.length - right.length;
   if (tail === undefined ? missing !== 0 : missing < 0) return undefined;

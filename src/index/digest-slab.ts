@@ -46,16 +46,16 @@ export class DigestSlab {
     const at = slot * SLOT_BYTES;
     let out = 0;
     for (let i = at; i < at + 30; i += 3) {
-      const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
+      const n = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
       scratch[out++] = BASE64URL[n >> 18]!;
       scratch[out++] = BASE64URL[(n >> 12) & 63]!;
       scratch[out++] = BASE64URL[(n >> 6) & 63]!;
       scratch[out++] = BASE64URL[n & 63]!;
     }
-    const n = (bytes[at + 30]! << 8) | bytes[at + 31]!; // the last 2 bytes: 2 characters and 4 bits
+    const n = (bytes[at + 30] << 8) | bytes[at + 31]; // the last 2 bytes: 2 characters and 4 bits
     scratch[out++] = BASE64URL[n >> 10]!;
     scratch[out++] = BASE64URL[(n >> 4) & 63]!;
-    scratch[out++] = bytes[at + 32]!; // the last character, as sent
+    scratch[out] = bytes[at + 32]!; // the last character, as sent
     return scratch.toString('latin1', 0, TEXT_LENGTH);
   }
 }

@@ -89,7 +89,7 @@ export function createIndexHandler(options: IndexHandlerOptions): IndexHandler {
     if (req === undefined) return { replies: [], event: { type: 'dropped', from, bytes: datagram.length } };
     switch (req.kind) {
       case 'malformed':
-        return refuse(String.fromCharCode(datagram[0]!), from, ErrorCode.Malformed, req.reason);
+        return refuse(String.fromCharCode(datagram[0]), from, ErrorCode.Malformed, req.reason);
       case 'register': {
         if (req.addr !== from && !trust) {
           return refuse('R', from, ErrorCode.NotPermitted, `address ${req.addr} is not the sender's (${from})`);
@@ -133,10 +133,7 @@ export function createIndexHandler(options: IndexHandlerOptions): IndexHandler {
     if (listRate !== undefined && !listRate.take(from, 1, now)) return { replies: [], event: { type: 'limited', request: 'O', from, reason: 'over the O rate' } };
     const cookie = cookieOfList(datagram);
     const proof: ListProof | undefined =
-      cookie !== undefined && cookies.verify(from, cookie, now) ? 'cookie'
-      : registry.hasSource(from) ? 'registration'
-      : maxListPdusUnproven === Infinity ? 'open'
-      : undefined;
+      cookie !== undefined && cookies.verify(from, cookie, now) ? 'cookie' : registry.hasSource(from) ? 'registration' : maxListPdusUnproven === Infinity ? 'open' : undefined;
     const replies = listAtMost(proof ? atOnce : maxListPdusUnproven, now);
     if (replies) return { replies, event: { type: 'listed', from, pdus: replies.length } };
     if (proof) return { replies: [], event: { type: 'streaming', from, proof }, stream: true };

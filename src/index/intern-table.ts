@@ -29,11 +29,11 @@ export class InternTable<K> {
   }
 
   keyOf(id: number): K {
-    return this.#keys[id]!;
+    return this.#keys[id];
   }
 
   refs(id: number): number {
-    return this.#refs[id]!;
+    return this.#refs[id];
   }
 
   /** The id of `key`, interning it if new, with one more reference. */
@@ -51,14 +51,14 @@ export class InternTable<K> {
       }
       this.#ids.set(key, id);
     }
-    this.#refs[id]!++;
+    this.#refs[id]++;
     return id;
   }
 
   /** Drops one reference; returns true when that was the last and the id was freed. */
   release(id: number): boolean {
-    if (--this.#refs[id]! > 0) return false;
-    this.#ids.delete(this.#keys[id]!);
+    if (--this.#refs[id] > 0) return false;
+    this.#ids.delete(this.#keys[id]);
     this.#keys[id] = undefined as K; // let the string go; the id is reused later
     this.#free.push(id);
     return true;

@@ -91,7 +91,23 @@ export class ListStreamer {
     } else if (this.#jobs.size >= this.#o.maxJobs) {
       return false;
     }
-    const job: Job = { key, address, port, listedAt: now, counter: this.#o.registry.countServers(now, COUNT_CHUNK), servers: undefined, groupsLeft: 0, head: undefined, server: undefined, starts: [], packed: 0, used: 0, next: 0, sent: 0, wakeAt: 0 };
+    const job: Job = {
+      key,
+      address,
+      port,
+      listedAt: now,
+      counter: this.#o.registry.countServers(now, COUNT_CHUNK),
+      servers: undefined,
+      groupsLeft: 0,
+      head: undefined,
+      server: undefined,
+      starts: [],
+      packed: 0,
+      used: 0,
+      next: 0,
+      sent: 0,
+      wakeAt: 0,
+    };
     this.#jobs.set(key, job);
     this.#schedule();
     return true;
@@ -126,7 +142,7 @@ export class ListStreamer {
     const jobs = [...this.#jobs.values()];
     let sinceProgress = 0;
     while (sinceProgress < jobs.length && this.#o.clock() < until) {
-      const job = jobs[this.#turn++ % jobs.length]!;
+      const job = jobs[this.#turn++ % jobs.length];
       const ready = this.#jobs.get(job.key) === job && job.wakeAt <= this.#o.clock();
       sinceProgress = ready && this.#step(job) ? 0 : sinceProgress + 1;
     }
@@ -189,8 +205,8 @@ export class ListStreamer {
     const { names } = job.server!;
     const end = Math.min(names.length, job.packed + PACK_CHUNK);
     for (let i = job.packed; i < end; i++) {
-      const bytes = Buffer.byteLength(names[i]!) + 1; // the ';' before it
-      const inPacket = i - job.starts[job.starts.length - 1]!;
+      const bytes = Buffer.byteLength(names[i]) + 1; // the ';' before it
+      const inPacket = i - job.starts[job.starts.length - 1];
       const idBytes = String(job.starts.length - 1).length;
       if (inPacket > 0 && (inPacket === MAX_NAMES_PER_LIST_PACKET || idBytes + job.used + bytes > PDU_DATA_MAX)) {
         job.starts.push(i);

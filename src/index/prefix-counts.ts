@@ -25,14 +25,14 @@ export class PrefixCounts {
       grown.set(this.#ofSource);
       this.#ofSource = grown;
     }
-    const known = this.#ofSource[sourceId]!;
+    const known = this.#ofSource[sourceId];
     if (known === NONE) this.#ofSource[sourceId] = this.#prefixes.acquire(addressPrefix(from));
     else this.#prefixes.acquire(this.#prefixes.keyOf(known));
   }
 
   /** One registration less from `sourceId`; `lastOfSource` when the source id is being freed. */
   remove(sourceId: number, lastOfSource: boolean): void {
-    const id = this.#ofSource[sourceId]!;
+    const id = this.#ofSource[sourceId];
     this.#prefixes.release(id);
     if (lastOfSource) this.#ofSource[sourceId] = NONE;
   }

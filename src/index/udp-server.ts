@@ -200,11 +200,12 @@ export class IndexServer extends EventEmitter<{ event: [IndexServerEvent]; error
       if (this.listenerCount('event') > 0) this.emit('event', { type: 'dropped', from, bytes: msg.length });
       return;
     }
-    if (msg.length === PDU_SIZE) this.counters.byType[msg[0]!]++;
+    if (msg.length === PDU_SIZE) this.counters.byType[msg[0]]++;
     const now = this.#now();
     const result = this.#handle(msg, from, now);
     // Only O answers (one PDU in, up to a listing out) are charged; the S path checks one field.
-    const { replies, event } = result.event?.type === 'listed' || result.stream || (result.event?.type === 'refused' && result.event.request === 'O') ? this.#answerList(result, from, rinfo, now) : result;
+    const { replies, event } =
+      result.event?.type === 'listed' || result.stream || (result.event?.type === 'refused' && result.event.request === 'O') ? this.#answerList(result, from, rinfo, now) : result;
     for (const reply of replies) this.#socket.send(reply, rinfo.port, rinfo.address);
     this.stats.replies += replies.length;
     if (event) {

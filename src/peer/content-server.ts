@@ -172,6 +172,8 @@ export class ContentServer extends EventEmitter<{ event: [ContentServerEvent] }>
     const remote = formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
     socket.on('error', () => {}); // resets from vanished downloaders are routine; 'close' follows
     const source = (socket.remoteAddress ?? '?').replace(/^::ffff:/, '');
+    // Assigned once, after the callbacks below that read it are made.
+    // eslint-disable-next-line prefer-const
     let c: Connection | undefined;
     const slot = this.#slots.admit(source, (end) => {
       if (end === 'idle') socket.destroy();

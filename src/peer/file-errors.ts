@@ -5,10 +5,14 @@ import { PeerdexError } from '../protocol/errors.js';
 export function fileError(err: unknown, what: string): PeerdexError {
   const e = err as NodeJS.ErrnoException;
   const why =
-    e.code === 'ENOSPC' ? 'no space left on the device'
-    : e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied'
-    : e.code === 'EROFS' ? 'the file system is read-only'
-    : e.code === 'ENOENT' ? 'no such file or folder'
-    : e.message;
+    e.code === 'ENOSPC'
+      ? 'no space left on the device'
+      : e.code === 'EACCES' || e.code === 'EPERM'
+        ? 'permission denied'
+        : e.code === 'EROFS'
+          ? 'the file system is read-only'
+          : e.code === 'ENOENT'
+            ? 'no such file or folder'
+            : e.message;
   return new PeerdexError('ERR_FILE', `${what}: ${why}`, { cause: err });
 }

@@ -10,14 +10,7 @@
  */
 import { ErrorCode, PeerdexError } from '../protocol/errors.js';
 import { formatHostPort } from '../protocol/fields.js';
-import {
-  encodeHolder,
-  encodeLeave,
-  encodeList,
-  encodeSearch,
-  type Holder,
-  type IndexReply,
-} from '../protocol/index-messages.js';
+import { encodeHolder, encodeLeave, encodeList, encodeSearch, type Holder, type IndexReply } from '../protocol/index-messages.js';
 import { encodePdu } from '../protocol/pdu.js';
 import { LIST_LIMITS, ListAssembler, listCookieIn, type ServerListing } from './list-assembler.js';
 import { connectUdp, runExchange, type ExchangeSpec, type ExchangeTiming, type Verdict } from './udp-exchange.js';
@@ -191,7 +184,7 @@ export class IndexClient {
       }),
     );
     const failed = sent.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed.length === sent.length) throw failed[0]!.reason;
+    if (failed.length === sent.length) throw failed[0].reason;
   }
 
   #ackExchange(pdu: Buffer, filename: string, what: string): Promise<void> {
@@ -203,7 +196,8 @@ export class IndexClient {
           // T is not idempotent on the wire: when the A to an earlier try was lost, the retry
           // finds nothing left and gets E 3. After a retry that means "done", not "never existed".
           if (reply.code === ErrorCode.NotFound && what === 'deregister' && tryNo > 1) return { done: undefined };
-          if (reply.code === ErrorCode.NotFound) throw new PeerdexError('ERR_NOT_FOUND', `index ${from.label} has no such registration of "${filename}"`, { remoteCode: reply.code });
+          if (reply.code === ErrorCode.NotFound)
+            throw new PeerdexError('ERR_NOT_FOUND', `index ${from.label} has no such registration of "${filename}"`, { remoteCode: reply.code });
           return this.#remoteError(reply, what, from.label);
         }
         return undefined;

@@ -93,18 +93,18 @@ export class ListAssembler {
    */
   add(fields: readonly string[]): void {
     if (fields.length === 1) {
-      const n = parseCount(fields[0]!);
+      const n = parseCount(fields[0]);
       if (n !== undefined && n > this.#maxServers) throw tooMany(`${n} servers`, this.#maxServers);
       if (n !== undefined) this.#numServers = n;
       this.#open = undefined;
       return;
     }
-    if (fields.length === 3 && isAddress(fields[0]!)) {
+    if (fields.length === 3 && isAddress(fields[0])) {
       this.#openGroup(fields);
       return;
     }
     const open = this.#open;
-    const id = parseCount(fields[0]!);
+    const id = parseCount(fields[0]);
     if (!open || id === undefined || id >= open.expected) {
       this.#open = undefined; // another server's packet whose header was lost
       return;

@@ -172,17 +172,19 @@ export class Peer extends EventEmitter<{ event: [PeerEvent] }> {
     const result = this.#queue.add(() => this.#run(id, name, options, controller.signal));
     this.#downloads.set(id, { controller, done: result.catch(() => {}) });
     this.emit('event', { type: 'download-started', id, name });
-    result.then(
-      (r) => {
-        this.#registry.finish(id, 'done', { size: r.size });
-        this.emit('event', { type: 'download-done', id, name, result: r });
-      },
-      (err: Error) => {
-        const cancelled = isPeerdexError(err) && err.code === 'ERR_CANCELLED';
-        this.#registry.finish(id, cancelled ? 'cancelled' : 'failed', { error: err.message });
-        this.emit('event', { type: 'download-failed', id, name, error: err });
-      },
-    ).finally(() => this.#downloads.delete(id));
+    result
+      .then(
+        (r) => {
+          this.#registry.finish(id, 'done', { size: r.size });
+          this.emit('event', { type: 'download-done', id, name, result: r });
+        },
+        (err: Error) => {
+          const cancelled = isPeerdexError(err) && err.code === 'ERR_CANCELLED';
+          this.#registry.finish(id, cancelled ? 'cancelled' : 'failed', { error: err.message });
+          this.emit('event', { type: 'download-failed', id, name, error: err });
+        },
+      )
+      .finally(() => this.#downloads.delete(id));
     return { id, result };
   }
 

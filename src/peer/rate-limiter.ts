@@ -131,6 +131,6 @@ const UNIT_BYTES: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 10
 export function parseRate(text: string): number | undefined {
   const m = /^(\d+(?:\.\d*)?|\.\d+)\s*(?:([kmg])i?)?b?(?:\/s)?$/i.exec(text.trim());
   if (!m) return undefined;
-  const bytes = Math.floor(Number(m[1]) * UNIT_BYTES[(m[2] ?? '').toLowerCase()]!);
+  const bytes = Math.floor(Number(m[1]) * UNIT_BYTES[(m[2] ?? '').toLowerCase()]);
   return Number.isFinite(bytes) && bytes >= 1 ? bytes : undefined;
 }

@@ -85,10 +85,7 @@ export class Seeder extends EventEmitter<{ event: [SeederEvent] }> {
       await new Promise((r) => setTimeout(r, this.#o.settleMs + 50));
       await this.#queue.onIdle();
     }
-    this.#timers = [
-      setInterval(() => void this.#serially(() => this.sync()), this.#o.rescanMs),
-      setInterval(() => void this.#serially(() => this.refresh()), this.#o.refreshMs),
-    ];
+    this.#timers = [setInterval(() => void this.#serially(() => this.sync()), this.#o.rescanMs), setInterval(() => void this.#serially(() => this.refresh()), this.#o.refreshMs)];
   }
 
   /** Registers new or changed files and deregisters vanished ones. */

@@ -83,7 +83,7 @@ export class FrameSender {
   async send(header: Buffer, file: FileHandle, offset: number, length: number): Promise<void> {
     this.#lastWrite = this.#write(header);
     let packetId = 0;
-    for (let done = 0; done < length; ) {
+    for (let done = 0; done < length;) {
       // The buffer first: tokens are spent only once the socket can take the frame.
       const buf = await this.#pool.acquire();
       if (!buf || this.#socket.destroyed) throw this.#closedError();
@@ -137,7 +137,7 @@ export class FrameSender {
 }
 
 async function readFully(file: FileHandle, buf: Buffer, at: number, length: number, position: number): Promise<void> {
-  for (let got = 0; got < length; ) {
+  for (let got = 0; got < length;) {
     const { bytesRead } = await file.read(buf, at + got, length - got, position + got);
     if (bytesRead === 0) throw new PeerdexError('ERR_FILE', 'file shrank while it was being sent');
     got += bytesRead;

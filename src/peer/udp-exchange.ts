@@ -155,7 +155,16 @@ class UdpExchange<T> {
     readonly reject: (err: unknown) => void,
     start: number,
   ) {
-    this.#slots = targets.map((target, index) => ({ index, target, label: formatHostPort(target.host, target.port), heard: false, refused: 0, refusedTry: 0, lastTry: 0, pending: [] }));
+    this.#slots = targets.map((target, index) => ({
+      index,
+      target,
+      label: formatHostPort(target.host, target.port),
+      heard: false,
+      refused: 0,
+      refusedTry: 0,
+      lastTry: 0,
+      pending: [],
+    }));
     this.#tries = Math.max(timing.tries, targets.length);
     this.#refusedLimit = Math.min(timing.refusedTries, Math.ceil(this.#tries / targets.length));
     this.#current = this.#slots[start % targets.length]!;
@@ -199,7 +208,7 @@ class UdpExchange<T> {
   /** The index after `slot` in the list, skipping those whose host did not resolve. */
   #next(slot: Slot): Slot {
     for (let k = 1; k <= this.#slots.length; k++) {
-      const candidate = this.#slots[(slot.index + k) % this.#slots.length]!;
+      const candidate = this.#slots[(slot.index + k) % this.#slots.length];
       if (!candidate.failed) return candidate;
     }
     return slot;
@@ -227,7 +236,7 @@ class UdpExchange<T> {
       },
       (err: PeerdexError) => {
         slot.failed = err;
-        if (this.#slots.every((s) => s.failed)) this.#fail(this.#slots[0]!.failed);
+        if (this.#slots.every((s) => s.failed)) this.#fail(this.#slots[0].failed);
         else if (slot === this.#current) this.#attempt(); // on to the next index at once
       },
     );

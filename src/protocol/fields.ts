@@ -83,7 +83,7 @@ export function normalizeAddress(addr: string): string {
   const canonical = new URL(`http://[${addr}]/`).hostname.slice(1, -1);
   const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonical); // ::ffff:7f00:1
   if (!mapped) return canonical;
-  const [hi, lo] = [parseInt(mapped[1]!, 16), parseInt(mapped[2]!, 16)];
+  const [hi, lo] = [parseInt(mapped[1], 16), parseInt(mapped[2], 16)];
   return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
 }
 

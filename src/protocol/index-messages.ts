@@ -23,12 +23,7 @@ export interface Holder {
 }
 
 export type IndexRequest =
-  | ({ kind: 'register' } & Holder)
-  | ({ kind: 'deregister' } & Holder)
-  | { kind: 'search'; filename: string }
-  | { kind: 'list' }
-  | { kind: 'leave' }
-  | { kind: 'ignore' };
+  ({ kind: 'register' } & Holder) | ({ kind: 'deregister' } & Holder) | { kind: 'search'; filename: string } | { kind: 'list' } | { kind: 'leave' } | { kind: 'ignore' };
 
 /** A request refused as malformed (E 4); `reason` goes into the reply. */
 export interface MalformedRequest {
@@ -43,7 +38,7 @@ export interface MalformedRequest {
  */
 export function decodeIndexRequest(buf: Uint8Array, source: string): IndexRequest | MalformedRequest | undefined {
   if (buf.length !== PDU_SIZE) return undefined;
-  const type = String.fromCharCode(buf[0]!);
+  const type = String.fromCharCode(buf[0]);
   if (!INDEX_TYPES.has(type)) return undefined;
   // O's data is ignored in v1, so bytes that are not UTF-8 there do not make it malformed.
   if (type === 'O') return { kind: 'list' };
@@ -64,8 +59,8 @@ export function decodeIndexRequest(buf: Uint8Array, source: string): IndexReques
       return decodeHolderRequest(type === 'R' ? 'register' : 'deregister', fields, source);
     case 'S': {
       if (fields.length !== 1) return { kind: 'malformed', reason: `search takes 1 field, got ${fields.length}` };
-      const problem = filenameProblem(fields[0]!);
-      return problem ? { kind: 'malformed', reason: problem } : { kind: 'search', filename: fields[0]! };
+      const problem = filenameProblem(fields[0]);
+      return problem ? { kind: 'malformed', reason: problem } : { kind: 'search', filename: fields[0] };
     }
     case 'E':
       return fields[0] === String(ErrorCode.Exit) ? { kind: 'leave' } : { kind: 'ignore' };
@@ -83,7 +78,7 @@ function decodeAsciiSearch(buf: Uint8Array): IndexRequest | MalformedRequest | u
   let end = 1;
   let separators = 0;
   for (; end < PDU_SIZE; end++) {
-    const c = buf[end]!;
+    const c = buf[end];
     if (c === 0) break;
     if (c > 0x7f) return undefined;
     if (c === 0x3b) separators++;
@@ -105,12 +100,12 @@ function decodeHolderRequest(kind: 'register' | 'deregister', fields: string[], 
  */
 export function parseHolderFields(fields: readonly string[], source = ''): Holder | string {
   if (fields.length !== 3 && fields.length !== 4) return `expected port;addr;filename[;sha256], got ${fields.length} fields`;
-  const port = parsePort(fields[0]!);
+  const port = parsePort(fields[0]);
   if (port === undefined) return `bad port ${JSON.stringify(fields[0])}`;
-  let addr = fields[1]!;
+  let addr = fields[1];
   if (addr === '') addr = source;
   else if (!isAddress(addr)) return `bad address ${JSON.stringify(addr)}`;
-  const filename = fields[2]!;
+  const filename = fields[2];
   const problem = filenameProblem(filename);
   if (problem) return problem;
   const sha256 = fields[3];
@@ -126,8 +121,7 @@ export function parseHolderFields(fields: readonly string[], source = ''): Holde
 
 export const encodeAck = (filename: string, out?: Buffer): Buffer => encodePdu('A', [filename], out);
 
-export const encodeError = (code: number, description: string, out?: Buffer): Buffer =>
-  encodePdu('E', [String(code), description.replace(/[;\0]/g, ',')], out, true);
+export const encodeError = (code: number, description: string, out?: Buffer): Buffer => encodePdu('E', [String(code), description.replace(/[;\0]/g, ',')], out, true);
 
 export const encodeHolder = (type: 'R' | 'S' | 'T', h: Holder, out?: Buffer): Buffer =>
   encodePdu(type, h.sha256 ? [String(h.port), h.addr, h.filename, h.sha256] : [String(h.port), h.addr, h.filename], out);
@@ -137,10 +131,8 @@ export const encodeList = (): Buffer => encodePdu('O', []);
 export const encodeLeave = (description = 'leaving'): Buffer => encodeError(ErrorCode.Exit, description);
 
 export const encodeListCount = (numServers: number): Buffer => encodePdu('O', [String(numServers)]);
-export const encodeListServer = (addr: string, port: number, numPackets: number): Buffer =>
-  encodePdu('O', [addr, String(port), String(numPackets)]);
-export const encodeListPacket = (packetId: number, names: readonly string[]): Buffer =>
-  encodePdu('O', [String(packetId), ...names]);
+export const encodeListServer = (addr: string, port: number, numPackets: number): Buffer => encodePdu('O', [addr, String(port), String(numPackets)]);
+export const encodeListPacket = (packetId: number, names: readonly string[]): Buffer => encodePdu('O', [String(packetId), ...names]);
 
 export const MAX_NAMES_PER_LIST_PACKET = 4;
 
@@ -169,11 +161,7 @@ export function packListNames(names: readonly string[]): string[][] {
 
 // ---- reply decoding (client side) -------------------------------------------------------
 
-export type IndexReply =
-  | { type: 'A'; filename: string }
-  | { type: 'S'; holder: Holder }
-  | { type: 'E'; code: number; description: string }
-  | { type: 'O'; fields: string[] };
+export type IndexReply = { type: 'A'; filename: string } | { type: 'S'; holder: Holder } | { type: 'E'; code: number; description: string } | { type: 'O'; fields: string[] };
 
 /** Decodes a datagram from the index; throws ERR_MALFORMED_PDU for anything unexpected. */
 export function decodeIndexReply(buf: Uint8Array): IndexReply {
@@ -181,7 +169,7 @@ export function decodeIndexReply(buf: Uint8Array): IndexReply {
   switch (type) {
     case 'A':
       if (fields.length !== 1) break;
-      return { type, filename: fields[0]! };
+      return { type, filename: fields[0] };
     case 'S': {
       const holder = parseHolderFields(fields);
       if (typeof holder === 'string') throw new PeerdexError('ERR_MALFORMED_PDU', `bad S reply: ${holder}`);

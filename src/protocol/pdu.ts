@@ -51,13 +51,13 @@ export function decodePdu(buf: Uint8Array): Pdu {
   if (buf.length !== PDU_SIZE) {
     throw new PeerdexError('ERR_MALFORMED_PDU', `PDU must be ${PDU_SIZE} bytes, got ${buf.length}`);
   }
-  const type = String.fromCharCode(buf[0]!);
+  const type = String.fromCharCode(buf[0]);
   // One pass finds the end of the data and whether it is plain ASCII (always valid UTF-8, and
   // decoded the same as Latin-1): the common case then needs no validation call.
   let end = 1;
   let ascii = true;
   for (; end < PDU_SIZE; end++) {
-    const c = buf[end]!;
+    const c = buf[end];
     if (c === 0) break;
     if (c > 0x7f) ascii = false;
   }

@@ -28,28 +28,25 @@ export interface ContentHeader {
 }
 
 export function encodeDownload(filename: string, offset = 0, length = 0): Buffer {
-  return offset === 0 && length === 0
-    ? encodePdu('D', [filename])
-    : encodePdu('D', [filename, String(offset), String(length)]);
+  return offset === 0 && length === 0 ? encodePdu('D', [filename]) : encodePdu('D', [filename, String(offset), String(length)]);
 }
 
 /** Parses the fields of a D PDU; the reason string means "answer E 4". */
 export function parseDownloadFields(fields: readonly string[]): DownloadRequest | string {
   if (fields.length !== 1 && fields.length !== 3) return `expected filename or filename;offset;length, got ${fields.length} fields`;
-  const filename = fields[0]!;
+  const filename = fields[0];
   const problem = filenameProblem(filename);
   if (problem) return problem;
   if (fields.length === 1) return { filename, offset: 0, length: 0 };
-  const offset = parseCount(fields[1]!);
-  const length = parseCount(fields[2]!);
+  const offset = parseCount(fields[1]);
+  const length = parseCount(fields[2]);
   if (offset === undefined || length === undefined) return 'offset and length must be decimal numbers';
   return { filename, offset, length };
 }
 
 export const packetsFor = (size: number): number => Math.ceil(size / FRAME_PAYLOAD_MAX);
 
-export const encodeContentHeader = (h: ContentHeader): Buffer =>
-  encodePdu('C', [String(h.numPackets), String(h.size), h.sha256]);
+export const encodeContentHeader = (h: ContentHeader): Buffer => encodePdu('C', [String(h.numPackets), String(h.size), h.sha256]);
 
 /** Decodes the 100-byte answer to a D: a C header or an E. */
 export function decodeTransferAnswer(buf: Uint8Array): ({ type: 'C' } & ContentHeader) | { type: 'E'; code: number; description: string } {
@@ -60,9 +57,9 @@ export function decodeTransferAnswer(buf: Uint8Array): ({ type: 'C' } & ContentH
     return { type, code, description: fields.slice(1).join(';') };
   }
   if (type !== 'C' || fields.length !== 3) throw new PeerdexError('ERR_MALFORMED_PDU', `expected a C header or E, got ${JSON.stringify(type)}`);
-  const numPackets = parseCount(fields[0]!, 0xffffffff);
-  const size = parseCount(fields[1]!);
-  const sha256 = fields[2]!;
+  const numPackets = parseCount(fields[0], 0xffffffff);
+  const size = parseCount(fields[1]);
+  const sha256 = fields[2];
   if (numPackets === undefined || size === undefined || !isSha256Text(sha256)) {
     throw new PeerdexError('ERR_MALFORMED_PDU', 'bad C header fields');
   }
@@ -86,7 +83,7 @@ export function readFrameHeader(buf: Uint8Array, at: number): { packetId: number
   if (!(at >= 0 && at + FRAME_HEADER_SIZE <= buf.length)) {
     throw new PeerdexError('ERR_MALFORMED_PDU', `frame header needs ${FRAME_HEADER_SIZE} bytes at ${at}, buffer has ${buf.length}`);
   }
-  if (buf[at] !== FRAME_TYPE) throw new PeerdexError('ERR_MALFORMED_PDU', `frame does not start with 'C' (got 0x${buf[at]!.toString(16)})`);
+  if (buf[at] !== FRAME_TYPE) throw new PeerdexError('ERR_MALFORMED_PDU', `frame does not start with 'C' (got 0x${buf[at].toString(16)})`);
   const view = new DataView(buf.buffer, buf.byteOffset + at, FRAME_HEADER_SIZE);
   const packetId = view.getUint32(1);
   const length = view.getUint32(5);

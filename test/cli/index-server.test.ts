@@ -22,8 +22,8 @@ function run(args: string[]): Run {
   children.push(child);
   let out = '';
   let err = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   return { child, stdout: () => out, stderr: () => err, exited };
 }
@@ -60,11 +60,11 @@ describe('index-server CLI', () => {
     const c = await UdpClient.open();
     sockets.push(c);
     const [ack] = await c.request(rawPdu('R', '9100;;hello.txt'), port);
-    expect(pduText(ack!)).toEqual({ type: 'A', data: 'hello.txt' });
+    expect(pduText(ack)).toEqual({ type: 'A', data: 'hello.txt' });
     await waitFor(r, /registered "hello\.txt" at 127\.0\.0\.1:9100 \(from 127\.0\.0\.1\)\n/);
     // A control character in a refused name is escaped, never written raw to the terminal.
     const [refusal] = await c.request(rawPdu('R', '9100;;\u001b[2J'), port);
-    expect(pduText(refusal!).type).toBe('E');
+    expect(pduText(refusal).type).toBe('E');
     await waitFor(r, /refused R from 127\.0\.0\.1: E 4/);
     expect(r.stdout()).not.toContain('\u001b');
 

@@ -30,7 +30,9 @@ describe('register, search, deregister', () => {
 
     // Nothing serves it yet: no registration may point at an empty port.
     const phantom = await fx.run(PEER_BIN, ['register', join(dir, 'paper.pdf'), '--port', '7100', '--index', addr]);
-    expect(expectOneLineFailure(phantom)).toBe(`peer: nothing on this host's port 7100 serves "paper.pdf" with this content; run peer serve --dir ${dir} --port 7100 (it registers its files itself)`);
+    expect(expectOneLineFailure(phantom)).toBe(
+      `peer: nothing on this host's port 7100 serves "paper.pdf" with this content; run peer serve --dir ${dir} --port 7100 (it registers its files itself)`,
+    );
 
     const { port } = await fx.contentServer(dir);
     const reg = await fx.run(PEER_BIN, ['register', join(dir, 'paper.pdf'), '--port', String(port), '--index', addr, '--json']);

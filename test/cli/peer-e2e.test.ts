@@ -4,7 +4,7 @@
  * that dies mid-transfer.
  */
 import { watch } from 'node:fs';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { binaryContent, Fixtures, MiB, PEER_BIN, sha256Text } from '../helpers/peer-fixtures.js';
@@ -42,7 +42,13 @@ describe('peer CLI end to end', () => {
     expect(a.child.lines[0]).toMatch(new RegExp(`serving .* on tcp 127\\.0\\.0\\.1:${a.port}, index ${index.replace(/\./g, '\\.')}$`));
 
     expect(await ok('search', 'movie.bin')).toBe(`"movie.bin" is held by 127.0.0.1:${a.port} (sha256 ${digest})\n`);
-    expect(JSON.parse(await ok('search', 'movie.bin', '--json'))).toEqual({ filename: 'movie.bin', addr: '127.0.0.1', port: a.port, sha256: digest, sha256Hex: Buffer.from(digest, 'base64url').toString('hex') });
+    expect(JSON.parse(await ok('search', 'movie.bin', '--json'))).toEqual({
+      filename: 'movie.bin',
+      addr: '127.0.0.1',
+      port: a.port,
+      sha256: digest,
+      sha256Hex: Buffer.from(digest, 'base64url').toString('hex'),
+    });
 
     const table = await ok('list');
     expect(table).toContain(`1 content server(s), 2 registration(s)`);
@@ -71,7 +77,13 @@ describe('peer CLI end to end', () => {
     expect(await a.child.waitExit()).toEqual({ code: 0, signal: null });
     expect(a.child.stdout).toContain('SIGTERM: deregistering 2 file(s)');
 
-    expect(JSON.parse(await ok('search', 'movie.bin', '--json'))).toEqual({ filename: 'movie.bin', addr: '127.0.0.1', port: b.port, sha256: digest, sha256Hex: Buffer.from(digest, 'base64url').toString('hex') });
+    expect(JSON.parse(await ok('search', 'movie.bin', '--json'))).toEqual({
+      filename: 'movie.bin',
+      addr: '127.0.0.1',
+      port: b.port,
+      sha256: digest,
+      sha256Hex: Buffer.from(digest, 'base64url').toString('hex'),
+    });
     const r = await peer('search', 'notes.txt');
     expect(r.code).toBe(1);
 

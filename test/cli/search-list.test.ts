@@ -29,7 +29,15 @@ describe('layout', () => {
       { addr: 'a', port: 1, names: ['x.txt', 'y.bin'] },
       { addr: 'b', port: 2, names: ['x.txt'] },
     ];
-    expect(holdersByName(servers, (n) => n.endsWith('.txt'))).toEqual([{ filename: 'x.txt', holders: [{ addr: 'a', port: 1 }, { addr: 'b', port: 2 }] }]);
+    expect(holdersByName(servers, (n) => n.endsWith('.txt'))).toEqual([
+      {
+        filename: 'x.txt',
+        holders: [
+          { addr: 'a', port: 1 },
+          { addr: 'b', port: 2 },
+        ],
+      },
+    ]);
   });
 });
 

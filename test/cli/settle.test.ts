@@ -30,8 +30,12 @@ it('a file written over a few seconds is registered once, with the digest of the
   expect(registrations).toHaveLength(1);
   expect(registrations[0]).toContain(`sha256 ${sha256Text(body)}`);
   expect(serve.child.stdout).toContain('"growing.bin" is being written; it is registered once it has not changed for a moment');
-  await waitFor(async () => {
-    const r = await fx.run(PEER_BIN, ['search', 'growing.bin', '--json', '--index', index]);
-    return r.code === 0 && JSON.parse(r.stdout).sha256 === sha256Text(body);
-  }, 5000, 'the index to hold the whole file');
+  await waitFor(
+    async () => {
+      const r = await fx.run(PEER_BIN, ['search', 'growing.bin', '--json', '--index', index]);
+      return r.code === 0 && JSON.parse(r.stdout).sha256 === sha256Text(body);
+    },
+    5000,
+    'the index to hold the whole file',
+  );
 });

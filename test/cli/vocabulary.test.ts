@@ -54,7 +54,7 @@ const jsonError = (r: { code: number | null; stdout: string; stderr: string }): 
 };
 
 describe('durations', () => {
-  it('takes units, and a plain number in the flag\'s own unit', () => {
+  it("takes units, and a plain number in the flag's own unit", () => {
     expect(parseDuration('300ms', 'timeout', 'ms')).toBe(300);
     expect(parseDuration('300', 'timeout', 'ms')).toBe(300);
     expect(parseDuration(2, 'wait', 's')).toBe(2000);
@@ -73,7 +73,9 @@ describe('durations', () => {
     const r = await run(PEER_BIN, ['search', 'x', '--index', index, '--timeout', '20ms', '--tries', '2']);
     expect(oneLine(r)).toBe(`peer: index ${index} did not answer after 2 tries`);
     expect(Date.now() - started).toBeLessThan(5000);
-    expect(oneLine(await run(PEER_BIN, ['list', '--timeout', 'soon']))).toBe('peer: --timeout must be a duration like 300ms, 2s or 1m (a plain number is milliseconds), got "soon"');
+    expect(oneLine(await run(PEER_BIN, ['list', '--timeout', 'soon']))).toBe(
+      'peer: --timeout must be a duration like 300ms, 2s or 1m (a plain number is milliseconds), got "soon"',
+    );
     expect(oneLine(await run(PEER_BIN, ['download', 'x', '--wait', '5x']))).toBe('peer: --wait must be a duration like 300ms, 2s or 1m (a plain number is seconds), got "5x"');
     expect(oneLine(await run(PEER_BIN, ['list', '--timeout', '2m']))).toBe('peer: --timeout must be more than 0 up to 60 s, got "2m"');
   });
@@ -139,21 +141,30 @@ describe('usage errors', () => {
 describe('--json errors', () => {
   it('an index that does not answer, a name nobody has, a usage error, a typo: one JSON object on stdout, exit 1', async () => {
     const index = await silentIndex();
-    expect(jsonError(await run(PEER_BIN, ['list', '--index', index, '--timeout', '20', '--tries', '1', '--json']))).toEqual({ code: 'ERR_TIMEOUT', message: `index ${index} did not answer after 1 try` });
+    expect(jsonError(await run(PEER_BIN, ['list', '--index', index, '--timeout', '20', '--tries', '1', '--json']))).toEqual({
+      code: 'ERR_TIMEOUT',
+      message: `index ${index} did not answer after 1 try`,
+    });
 
     const { addr } = await fx.indexBin();
     const missing = jsonError(await run(PEER_BIN, ['search', 'nope', '--index', addr, '--json']));
     expect(missing.code).toBe('ERR_NOT_FOUND');
     expect(missing.message).toContain('nope');
 
-    expect(jsonError(await run(PEER_BIN, ['register', 'x', '--port', 'abc', '--json']))).toEqual({ code: 'ERR_USAGE', message: '--port must be a port number 1..65535, got "abc"' });
+    expect(jsonError(await run(PEER_BIN, ['register', 'x', '--port', 'abc', '--json']))).toEqual({
+      code: 'ERR_USAGE',
+      message: '--port must be a port number 1..65535, got "abc"',
+    });
     expect(jsonError(await run(PEER_BIN, ['donwload', '--json']))).toEqual({ code: 'ERR_USAGE', message: 'unknown command "donwload" (did you mean download?)' });
     expect(jsonError(await run(PEER_BIN, ['download', '--json'])).message).toContain('peer download NAME');
     expect(jsonError(await run(PEER_BIN, ['list', '--bogus'], { env: { PEERDEX_JSON: 'true' } })).code).toBe('ERR_USAGE');
   });
 
   it('index-server --json: usage errors as JSON too', async () => {
-    expect(jsonError(await run(INDEX_BIN, ['--port', 'abc', '--json']))).toEqual({ code: 'ERR_USAGE', message: '--port must be a port number 0..65535 (0 = any free port), got "abc"' });
+    expect(jsonError(await run(INDEX_BIN, ['--port', 'abc', '--json']))).toEqual({
+      code: 'ERR_USAGE',
+      message: '--port must be a port number 0..65535 (0 = any free port), got "abc"',
+    });
     expect(jsonError(await run(INDEX_BIN, ['--nonsense', '--json'])).message).toContain('--nonsense');
   });
 });
@@ -181,7 +192,9 @@ describe('configuration: flag > environment > config file > default', () => {
 
   it('checks values from every source the same way, and says what is wrong with a config file', async () => {
     const dir = await fx.tempDir();
-    expect(oneLine(await run(PEER_BIN, ['list'], { env: { PEERDEX_TIMEOUT: 'later' } }))).toBe('peer: --timeout must be a duration like 300ms, 2s or 1m (a plain number is milliseconds), got "later"');
+    expect(oneLine(await run(PEER_BIN, ['list'], { env: { PEERDEX_TIMEOUT: 'later' } }))).toBe(
+      'peer: --timeout must be a duration like 300ms, 2s or 1m (a plain number is milliseconds), got "later"',
+    );
     await writeFile(join(dir, 'bad.json'), '{"index": ');
     expect(oneLine(await run(PEER_BIN, ['list', '--config', 'bad.json'], { cwd: dir }))).toMatch(/^peer: --config \S+bad\.json is not valid JSON: /);
     expect(oneLine(await run(PEER_BIN, ['list', '--config', join(dir, 'none.json')]))).toBe(`peer: --config ${join(dir, 'none.json')}: cannot read it: no such file`);
@@ -223,7 +236,10 @@ describe('digests in hex', () => {
     const dl = await fx.tempDir();
     const got = await run(PEER_BIN, ['download', 'hello.txt', '--dir', dl, '--port', '9', '--no-register', '--index', addr, '--hex']);
     expect(got.stdout).toContain(`sha256 ${hex} verified`);
-    const again = JSON.parse((await run(PEER_BIN, ['download', 'hello.txt', '--dir', dl, '--port', '9', '--no-register', '--index', addr, '--json'])).stdout) as Record<string, unknown>;
+    const again = JSON.parse((await run(PEER_BIN, ['download', 'hello.txt', '--dir', dl, '--port', '9', '--no-register', '--index', addr, '--json'])).stdout) as Record<
+      string,
+      unknown
+    >;
     expect(again).toMatchObject({ sha256: b64, sha256Hex: hex, alreadyHad: true });
   });
 });

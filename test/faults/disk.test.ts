@@ -59,7 +59,7 @@ describe('on small tmpfs mounts', () => {
     }
     await rm(probe, { recursive: true, force: true });
   });
-  afterAll(async () => {
+  afterAll(() => {
     for (const m of mounts) execFileSync('umount', ['-l', m], { stdio: 'ignore' });
   });
 
@@ -146,7 +146,7 @@ describe('an existing file', () => {
     expect((await client.list()).find((s) => s.port === 9300)).toBeUndefined();
   });
 
-  it('is compared with the holder\'s own digest when the index has none', async () => {
+  it("is compared with the holder's own digest when the index has none", async () => {
     const holder = { port: content.address().port, addr: '', filename: 'note.txt' };
     await client.deregister(holder);
     await client.register(holder); // no sha256 this time

@@ -55,7 +55,7 @@ async function drain(c: UdpClient, ms: number, quietMs = ms): Promise<Buffer[]> 
   }
 }
 
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))];
 const sources = (prefix: string, from: number, count: number) => Array.from({ length: count }, (_, i) => `${prefix}.${from + i}`);
 
 describe('index: listings cannot block it or flood a victim', () => {
@@ -161,7 +161,7 @@ describe('index: listings cannot block it or flood a victim', () => {
     const { port } = await serve({ store: registry });
     const listing = await new IndexClient({ host: '127.0.0.1', port }).list();
     expect(listing).toHaveLength(1);
-    expect(listing[0]!.names).toHaveLength(5000);
+    expect(listing[0].names).toHaveLength(5000);
   });
 
   it('a cookie from E 6 proves the address: the O that carries it gets the whole listing', async () => {
@@ -169,14 +169,14 @@ describe('index: listings cannot block it or flood a victim', () => {
     const { port } = await serve({ store: registry });
     const c = await client('127.0.0.60');
     const [refusal] = await c.request(rawPdu('O'), port);
-    const cookie = COOKIE_PATTERN.exec(pduText(refusal!).data)?.[1];
+    const cookie = COOKIE_PATTERN.exec(pduText(refusal).data)?.[1];
     expect(cookie).toMatch(/^[0-9a-f]{16}$/);
     const other = await client('127.0.0.61');
-    expect(pduText((await other.request(rawPdu('O', cookie!), port))[0]!).data).toMatch(/^6;/); // not its cookie
-    const listing = await c.request(rawPdu('O', cookie!), port, 102);
+    expect(pduText((await other.request(rawPdu('O', cookie), port))[0]).data).toMatch(/^6;/); // not its cookie
+    const listing = await c.request(rawPdu('O', cookie), port, 102);
     expect(listing.map((p) => pduText(p).type)).toEqual(Array(102).fill('O'));
-    expect(pduText(listing[0]!).data).toBe('1');
-    expect(pduText(listing[1]!).data).toBe('127.0.0.1;9100;100');
+    expect(pduText(listing[0]).data).toBe('1');
+    expect(pduText(listing[1]).data).toBe('127.0.0.1;9100;100');
   });
 });
 
@@ -187,7 +187,7 @@ describe('peer list proves its address with the cookie', () => {
     const events: string[] = [];
     index.on('event', (e) => events.push(e.type === 'streaming' ? `streaming ${e.proof}` : e.type));
     const listing = await new IndexClient({ host: '127.0.0.1', port: index.address().port }).list();
-    expect(listing[0]!.names).toHaveLength(1000);
+    expect(listing[0].names).toHaveLength(1000);
     expect(events.slice(0, 2)).toEqual(['refused', 'streaming cookie']);
   });
 });
@@ -215,10 +215,10 @@ describe('index: registration floods are capped per source and per prefix', () =
     expect(index.registry.size).toBe(50_000);
 
     const owner = await client('127.0.0.1');
-    expect(pduText((await owner.request(rawPdu('R', '9100;;f1'), port))[0]!)).toEqual({ type: 'A', data: 'f1' }); // a refresh
+    expect(pduText((await owner.request(rawPdu('R', '9100;;f1'), port))[0])).toEqual({ type: 'A', data: 'f1' }); // a refresh
     const elsewhere = await client('127.0.1.1');
-    expect(pduText((await elsewhere.request(rawPdu('R', '9100;;mine.txt'), port))[0]!)).toEqual({ type: 'A', data: 'mine.txt' });
-    expect(pduText((await elsewhere.request(rawPdu('S', 'mine.txt'), port))[0]!).data).toBe('9100;127.0.1.1;mine.txt');
+    expect(pduText((await elsewhere.request(rawPdu('R', '9100;;mine.txt'), port))[0])).toEqual({ type: 'A', data: 'mine.txt' });
+    expect(pduText((await elsewhere.request(rawPdu('S', 'mine.txt'), port))[0]).data).toBe('9100;127.0.1.1;mine.txt');
   }, 30_000);
 
   it('one address cannot hold more than --max-per-source (10,000) or add faster than --register-rate', async () => {
@@ -237,7 +237,7 @@ describe('index: registration floods are capped per source and per prefix', () =
     expect(codes.get('A')).toBeLessThan(1200);
     expect(codes.get('6;too many new registrations from this address, slow down')).toBe(1500 - codes.get('A')!);
     // Refreshes of what it holds go through regardless.
-    expect(pduText((await f.request(rawPdu('R', '9100;;n5'), port))[0]!).type).toBe('A');
+    expect(pduText((await f.request(rawPdu('R', '9100;;n5'), port))[0]).type).toBe('A');
     expect(index.registry.size).toBe(codes.get('A'));
   });
 });

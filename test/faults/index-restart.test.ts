@@ -29,7 +29,25 @@ afterEach(async () => {
 async function startServe(indexPort: number, refreshSeconds: string): Promise<Service> {
   return startService(
     BIN.peer,
-    ['serve', '--dir', join(dir, 'shared'), '--port', '0', '--host', '127.0.0.1', '--index', `127.0.0.1:${indexPort}`, '--refresh', refreshSeconds, '--settle', '0', '--tries', '3', '--timeout', '100'],
+    [
+      'serve',
+      '--dir',
+      join(dir, 'shared'),
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--index',
+      `127.0.0.1:${indexPort}`,
+      '--refresh',
+      refreshSeconds,
+      '--settle',
+      '0',
+      '--tries',
+      '3',
+      '--timeout',
+      '100',
+    ],
     /registered for tcp port (\d+)/,
   );
 }

@@ -85,7 +85,11 @@ describe('at 20% datagram loss each way (plus duplicates and reordering)', () =>
 
     const got = await peer(['download', 'lossy.bin', '--dir', join(dir, 'down'), '--port', '9200', ...flags]);
     expect(got.code, got.stderr).toBe(0);
-    expect(createHash('sha256').update(await readFile(join(dir, 'down', 'lossy.bin'))).digest('base64url')).toBe(got.json.sha256);
+    expect(
+      createHash('sha256')
+        .update(await readFile(join(dir, 'down', 'lossy.bin')))
+        .digest('base64url'),
+    ).toBe(got.json.sha256);
 
     const gone = await peer(['deregister', 'a.txt', '--port', String(p1), ...flags]);
     expect(gone.code, gone.stderr).toBe(0);

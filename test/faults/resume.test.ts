@@ -113,7 +113,9 @@ it('with no other holder the download fails clearly and leaves nothing under the
   const r = await run(BIN.peer, ['download', 'big.bin', '--dir', down, '--no-register', '--wait', '0', '--index', `127.0.0.1:${index.address().port}`]);
   expect(r.code).toBe(1);
   expect(r.stderr.trim().split('\n')).toHaveLength(1);
-  expect(r.stderr).toMatch(/^peer: could not download "big\.bin": 1 holder tried, none could send it \(last: holder 127\.0\.0\.1:\d+ closed the connection\) \(\d+ bytes kept: run the same download again to resume\)$/m);
+  expect(r.stderr).toMatch(
+    /^peer: could not download "big\.bin": 1 holder tried, none could send it \(last: holder 127\.0\.0\.1:\d+ closed the connection\) \(\d+ bytes kept: run the same download again to resume\)$/m,
+  );
   expect(await readdir(down)).not.toContain('big.bin');
 });
 

@@ -112,7 +112,11 @@ describe('FakeHolder', () => {
     await ask(client, NAME);
     expect(await client.read(100)).toEqual(expectedHeader(Math.ceil(1e12 / 400), 1e12, sha256Text(binaryContent(1000))));
     const frames = [await readFrame(client), await readFrame(client), await readFrame(client)];
-    expect(frames.map((f) => [f.id, f.length])).toEqual([[0, 400], [1, 400], [2, 200]]);
+    expect(frames.map((f) => [f.id, f.length])).toEqual([
+      [0, 400],
+      [1, 400],
+      [2, 200],
+    ]);
     expect(Buffer.concat(frames.map((f) => f.payload)).equals(binaryContent(1000))).toBe(true);
     await expectSilence(client);
   });

@@ -204,7 +204,7 @@ export class FakeHolder {
     if (b.kind === 'wrong-bytes' || b.kind === 'wrong-bytes-after') {
       const from = b.kind === 'wrong-bytes' ? 0 : Math.max(0, b.bytes - start);
       body = Buffer.from(payload);
-      for (let i = from; i < body.length; i++) body[i]! ^= 0xff;
+      for (let i = from; i < body.length; i++) body[i] ^= 0xff;
     }
     const cut = b.kind === 'close-after' && start + payload.length >= b.bytes;
     if (cut) body = body.subarray(0, Math.max(0, b.bytes - start));

@@ -57,8 +57,7 @@ export function rawPdu(type: string, data: string | Uint8Array = ''): Buffer {
 }
 
 /** The exact bytes a C header must have: 'C', the text, NUL padding to 100. */
-export const expectedHeader = (numPackets: number, size: number, sha256: string): Buffer =>
-  rawPdu('C', `${numPackets};${size};${sha256}`);
+export const expectedHeader = (numPackets: number, size: number, sha256: string): Buffer => rawPdu('C', `${numPackets};${size};${sha256}`);
 
 /** Resolves after `ms` milliseconds (only for short settle waits, never as a sync point). */
 export const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -68,7 +67,7 @@ export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 5000, 
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
-    if (value) return value as NonNullable<Awaited<T>>;
+    if (value) return value;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await delay(5);
   }
@@ -145,7 +144,7 @@ export class RawClient {
       });
       this.#wake = undefined;
     }
-    const all = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks);
+    const all = this.#chunks.length === 1 ? this.#chunks[0] : Buffer.concat(this.#chunks);
     const out = all.subarray(0, n);
     const rest = all.subarray(n);
     this.#chunks = rest.length > 0 ? [rest] : [];
@@ -158,7 +157,7 @@ export class RawClient {
     const pdu = await this.read(PDU_BYTES, timeoutMs);
     const end = pdu.indexOf(0, 1);
     const text = pdu.subarray(1, end === -1 ? PDU_BYTES : end).toString('utf8');
-    const type = String.fromCharCode(pdu[0]!);
+    const type = String.fromCharCode(pdu[0]);
     if (type === 'E') {
       const [code, ...rest] = text.split(';');
       return { type: 'E', code: Number(code), description: rest.join(';'), bytes: pdu };
@@ -171,14 +170,14 @@ export class RawClient {
     const parts: Buffer[] = [];
     for (let i = 0; i < numPackets; i++) {
       const head = await this.read(9, timeoutMs);
-      if (head[0] !== 0x43) throw new Error(`frame ${i} starts with 0x${head[0]!.toString(16)}`);
+      if (head[0] !== 0x43) throw new Error(`frame ${i} starts with 0x${head[0].toString(16)}`);
       const id = head.readUInt32BE(1);
       const length = head.readUInt32BE(5);
       frames.push({ id, length });
       if (length < 1 || length > MiB) throw new Error(`frame ${i} has length ${length}`);
       parts.push(Buffer.from(await this.read(length, timeoutMs)));
     }
-    return { type: 'C', numPackets, size, sha256: sha256!, header: pdu, frames, content: Buffer.concat(parts) };
+    return { type: 'C', numPackets, size, sha256: sha256, header: pdu, frames, content: Buffer.concat(parts) };
   }
 
   /** Resolves when the server closes the connection; throws after `timeoutMs`. */
@@ -288,11 +287,11 @@ export class Child {
 // ---- the fixture registry -----------------------------------------------------------------
 
 export class Fixtures {
-  readonly #closers: (() => Promise<unknown> | unknown)[] = [];
+  readonly #closers: (() => unknown)[] = [];
   readonly #children: Child[] = [];
 
   /** Runs `close` in cleanup (last registered, first closed). */
-  track(close: () => Promise<unknown> | unknown): void {
+  track(close: () => unknown): void {
     this.#closers.push(close);
   }
 

@@ -105,5 +105,5 @@ export function rawPdu(type: string, data: string | Uint8Array = ''): Buffer {
 /** The type letter and data text of a PDU (data up to the first NUL). */
 export function pduText(buf: Buffer): { type: string; data: string } {
   const end = buf.indexOf(0, 1);
-  return { type: String.fromCharCode(buf[0]!), data: buf.subarray(1, end === -1 ? PDU_SIZE : end).toString('utf8') };
+  return { type: String.fromCharCode(buf[0]), data: buf.subarray(1, end === -1 ? PDU_SIZE : end).toString('utf8') };
 }

@@ -30,7 +30,7 @@ async function index(options: IndexServerOptions = {}, extra: Partial<IndexHttpO
   const port = server.address().port;
   const ask = async (type: string, data = '') => {
     const [reply] = await c.request(rawPdu(type, data), port);
-    const { type: t, data: d } = pduText(reply!);
+    const { type: t, data: d } = pduText(reply);
     return `${t} ${d}`;
   };
   return { server, web, base: `http://127.0.0.1:${web.address().port}`, c, port, ask };
@@ -76,7 +76,12 @@ it('counts exactly: K S requests grow the S counter by K; refusals by code, drop
 
 it('/api/stats gives the same figures as one object, and /metrics the live registrations, names and servers', async () => {
   const x = await index({}, { cluster: { redis: 'redis://127.0.0.1:6379/2', prefix: 'test:' } });
-  for (const [p, n] of [[9100, 'a.txt'], [9100, 'b.txt'], [9101, 'a.txt']] as const) expect(await x.ask('R', `${p};;${n}`)).toBe(`A ${n}`);
+  for (const [p, n] of [
+    [9100, 'a.txt'],
+    [9100, 'b.txt'],
+    [9101, 'a.txt'],
+  ] as const)
+    expect(await x.ask('R', `${p};;${n}`)).toBe(`A ${n}`);
   expect(await x.ask('O')).toMatch(/^O /);
   const text = await scrape(x.base);
   expect(metric(text, 'peerdex_index_registrations')).toBe(3);
@@ -92,7 +97,13 @@ it('/api/stats gives the same figures as one object, and /metrics the live regis
     names: 2,
     servers: 2,
   });
-  expect(await json(`${x.base}/api/servers`)).toEqual({ total: 2, servers: [{ addr: '127.0.0.1', port: 9100, names: 2 }, { addr: '127.0.0.1', port: 9101, names: 1 }] });
+  expect(await json(`${x.base}/api/servers`)).toEqual({
+    total: 2,
+    servers: [
+      { addr: '127.0.0.1', port: 9100, names: 2 },
+      { addr: '127.0.0.1', port: 9101, names: 1 },
+    ],
+  });
   expect((await fetch(`${x.base}/healthz`)).status).toBe(200);
 });
 
@@ -106,9 +117,15 @@ it('/api/content lists names with their holders, by glob or piece of name, a pag
   const first = await json(`${x.base}/api/content?match=*.bin&limit=5`);
   expect(first.names.map((n: { name: string }) => n.name)).toEqual(names.slice(0, 5));
   expect(first.next).toBe('file-04.bin');
-  expect(first.names[3]).toEqual({ name: 'file-03.bin', holders: [{ addr: '127.0.0.1', port: 9100, sha256: SHA }, { addr: '127.0.0.1', port: 9101 }] });
+  expect(first.names[3]).toEqual({
+    name: 'file-03.bin',
+    holders: [
+      { addr: '127.0.0.1', port: 9100, sha256: SHA },
+      { addr: '127.0.0.1', port: 9101 },
+    ],
+  });
   const seen = [...first.names];
-  for (let after = first.next; after; ) {
+  for (let after = first.next; after;) {
     const page = await json(`${x.base}/api/content?match=*.bin&limit=5&after=${encodeURIComponent(after)}`);
     seen.push(...page.names);
     after = page.next;
@@ -132,7 +149,11 @@ it('keeps to GET on loopback hosts, serves the page with a CSP, and names stay J
   expect((await fetch(`${x.base}/index.js`)).headers.get('content-type')).toMatch(/javascript/);
   expect((await fetch(`${x.base}/api/stats`, { method: 'POST' })).status).toBe(405);
   const withHost = (host: string) =>
-    new Promise<number>((resolve, reject) => request({ host: '127.0.0.1', port: x.web.address().port, path: '/api/stats', headers: { host } }, (res) => (res.resume(), resolve(res.statusCode!))).on('error', reject).end());
+    new Promise<number>((resolve, reject) =>
+      request({ host: '127.0.0.1', port: x.web.address().port, path: '/api/stats', headers: { host } }, (res) => (res.resume(), resolve(res.statusCode!)))
+        .on('error', reject)
+        .end(),
+    );
   expect(await withHost('evil.example:80')).toBe(403);
   expect(await withHost(`localhost:${x.web.address().port}`)).toBe(200);
   expect((await fetch(`${x.base}/nothing`)).status).toBe(404);
@@ -149,13 +170,21 @@ it('takes a census of a big registry in slices, and not again until it is cheap 
   expect(again.registrations === 20_000 || again.registrations === 20_001).toBe(true);
   let turns = 0;
   const ticking = setInterval(() => turns++, 0);
-  await walkInSlices(Array.from({ length: 200_000 }, (_, i) => i), () => {
-    for (let j = 0; j < 200; j++) Math.sqrt(j);
-  });
+  await walkInSlices(
+    Array.from({ length: 200_000 }, (_, i) => i),
+    () => {
+      for (let j = 0; j < 200; j++) Math.sqrt(j);
+    },
+  );
   clearInterval(ticking);
   expect(turns).toBeGreaterThan(0);
   const page = await contentPage(registry, () => true, 'n4998', 10, now);
-  expect(page).toEqual({ names: [{ name: 'n4999', holders: [1046, 1047, 1048, 1049].map((port) => ({ addr: '10.0.0.1', port })) }, { name: 'new', holders: [{ addr: '10.0.0.1', port: 1 }] }] });
+  expect(page).toEqual({
+    names: [
+      { name: 'n4999', holders: [1046, 1047, 1048, 1049].map((port) => ({ addr: '10.0.0.1', port })) },
+      { name: 'new', holders: [{ addr: '10.0.0.1', port: 1 }] },
+    ],
+  });
 });
 
 it('shows a Redis URL without its password', () => {

@@ -25,9 +25,13 @@ it.skipIf(skipBrowser)('the index page lists registered names with their holders
   closers.push(() => web.close());
   const c = await UdpClient.open();
   closers.push(async () => c.close());
-  for (const [port, name] of [[9100, 'hello.txt'], [9100, XSS_NAME], [9101, 'hello.txt']] as const) {
+  for (const [port, name] of [
+    [9100, 'hello.txt'],
+    [9100, XSS_NAME],
+    [9101, 'hello.txt'],
+  ] as const) {
     const [reply] = await c.request(rawPdu('R', `${port};;${name}`), server.address().port);
-    expect(pduText(reply!).type).toBe('A');
+    expect(pduText(reply).type).toBe('A');
   }
 
   const profile = await mkdtemp(join(tmpdir(), 'peerdex-chromium-'));

@@ -35,7 +35,7 @@ it('answers /healthz, and /metrics with the peer metrics and the process default
   expect(metric(text, 'peerdex_peer_shared_files')).toBe(2);
 });
 
-it('counts exactly: a download of N bytes from this peer adds N to bytes_sent, and N to the downloader\'s bytes_received', async () => {
+it("counts exactly: a download of N bytes from this peer adds N to bytes_sent, and N to the downloader's bytes_received", async () => {
   const body = binaryContent(3 * MiB + 17, 3);
   const seed = await s.peer({ 'film.bin': body });
   const seedHttp = await s.http(seed);
@@ -63,10 +63,14 @@ it('POST /api/downloads starts a download: 201 with its id; the file is then sha
   const { id, name } = (await res.json()) as { id: number; name: string };
   expect(name).toBe('x.bin');
   expect(id).toBeGreaterThan(0);
-  const st = await waitFor(async () => {
-    const st = await status(base);
-    return st.shared.some((f) => f.name === 'x.bin') && st.downloads.recent.some((d) => d.id === id && d.state === 'done') ? st : undefined;
-  }, 10_000, 'the download to finish');
+  const st = await waitFor(
+    async () => {
+      const st = await status(base);
+      return st.shared.some((f) => f.name === 'x.bin') && st.downloads.recent.some((d) => d.id === id && d.state === 'done') ? st : undefined;
+    },
+    10_000,
+    'the download to finish',
+  );
   expect(st.shared).toEqual([{ name: 'x.bin', size: body.length, sha256: sha256Text(body) }]);
   expect((await s.holdersOf('x.bin')).sort()).toEqual([seed.port, peer.port].sort());
   expect((await readFile(join(peer.dir, 'x.bin'))).equals(body)).toBe(true);
@@ -138,8 +142,8 @@ it('GET /api/index/search finds names of the index listing with their holders', 
   type Search = { results: { name: string; holders: { port: number }[]; sharedHere: boolean }[]; total: number };
   const byGlob = (await (await fetch(`${base}/api/index/search?match=${encodeURIComponent('*.pdf')}`)).json()) as Search;
   expect(byGlob.results.map((r) => r.name)).toEqual(['report.pdf']);
-  expect(byGlob.results[0]!.holders.map((h) => h.port).sort()).toEqual([seed.port, peer.port].sort());
-  expect(byGlob.results[0]!.sharedHere).toBe(true);
+  expect(byGlob.results[0].holders.map((h) => h.port).sort()).toEqual([seed.port, peer.port].sort());
+  expect(byGlob.results[0].sharedHere).toBe(true);
   const byText = (await (await fetch(`${base}/api/index/search?contains=REPORT`)).json()) as Search;
   expect(byText.results.map((r) => r.name)).toEqual(['Report2.PDF', 'report.pdf']);
   expect(((await (await fetch(`${base}/api/index/search`)).json()) as Search).total).toBe(3);
@@ -172,7 +176,11 @@ describe('safety', () => {
     const port = server.address().port;
     const { request } = await import('node:http');
     const get = (host: string) =>
-      new Promise<number>((resolve, reject) => request({ host: '127.0.0.1', port, path: '/api/status', headers: { host } }, (res) => (res.resume(), resolve(res.statusCode!))).on('error', reject).end());
+      new Promise<number>((resolve, reject) =>
+        request({ host: '127.0.0.1', port, path: '/api/status', headers: { host } }, (res) => (res.resume(), resolve(res.statusCode!)))
+          .on('error', reject)
+          .end(),
+      );
     expect(await get('evil.example:80')).toBe(403);
     expect(await get(`localhost:${port}`)).toBe(200);
     expect(await get(`[::1]:${port}`)).toBe(200);

@@ -19,7 +19,7 @@ const pdu = (type: string, data = ''): Buffer => {
 };
 const text = (buf: Buffer): string => {
   const end = buf.indexOf(0, 1);
-  return `${String.fromCharCode(buf[0]!)} ${buf.toString('utf8', 1, end === -1 ? PDU_SIZE : end)}`;
+  return `${String.fromCharCode(buf[0])} ${buf.toString('utf8', 1, end === -1 ? PDU_SIZE : end)}`;
 };
 
 describe('TokenBuckets', () => {
@@ -83,13 +83,22 @@ describe('ListCookies', () => {
 });
 
 describe('RefusalSummary', () => {
-  it('says which refusal is a source\'s first of the interval and counts the rest', () => {
+  it("says which refusal is a source's first of the interval and counts the rest", () => {
     const s = new RefusalSummary();
     expect(s.note('a', 'R E 6')).toBe(true);
     for (let i = 0; i < 5; i++) expect(s.note('a', 'R E 6')).toBe(false);
     s.note('a', 'dropped');
     expect(s.note('b', 'S E 4')).toBe(true); // only its first: no summary line for b
-    expect(s.flush()).toEqual([{ from: 'a', total: 6, kinds: [['R E 6', 5], ['dropped', 1]] }]);
+    expect(s.flush()).toEqual([
+      {
+        from: 'a',
+        total: 6,
+        kinds: [
+          ['R E 6', 5],
+          ['dropped', 1],
+        ],
+      },
+    ]);
     expect(s.note('a', 'R E 6')).toBe(true); // a new interval
     expect(s.flush()).toEqual([]);
   });
@@ -117,12 +126,12 @@ describe('handler: rate limits and the listing cookie', () => {
 
   it('over the R rate only refreshes succeed', () => {
     const { handle } = setup({ registerPerSecond: 1 });
-    for (const n of ['a', 'b', 'c']) expect(text(handle(pdu('R', `9100;;${n}`), A, 0).replies[0]!)).toBe(`A ${n}`);
+    for (const n of ['a', 'b', 'c']) expect(text(handle(pdu('R', `9100;;${n}`), A, 0).replies[0])).toBe(`A ${n}`);
     const over = handle(pdu('R', '9100;;d'), A, 0);
-    expect(text(over.replies[0]!)).toBe('E 6;too many new registrations from this address, slow down');
-    expect(text(handle(pdu('R', '9100;;a'), A, 0).replies[0]!)).toBe('A a');
-    expect(text(handle(pdu('R', '9100;;d'), '10.0.0.2', 0).replies[0]!)).toBe('A d'); // another source
-    expect(text(handle(pdu('R', '9100;;d'), A, 1000).replies[0]!)).toBe('A d'); // a second later
+    expect(text(over.replies[0])).toBe('E 6;too many new registrations from this address, slow down');
+    expect(text(handle(pdu('R', '9100;;a'), A, 0).replies[0])).toBe('A a');
+    expect(text(handle(pdu('R', '9100;;d'), '10.0.0.2', 0).replies[0])).toBe('A d'); // another source
+    expect(text(handle(pdu('R', '9100;;d'), A, 1000).replies[0])).toBe('A d'); // a second later
   });
 
   it('over the O rate an O is dropped without a reply', () => {
@@ -139,10 +148,10 @@ describe('handler: rate limits and the listing cookie', () => {
     for (let i = 0; i < 12; i++) registry.register({ port: 9100, addr: '10.9.9.9', filename: `n${i}` }, '10.9.9.9', 0); // 5 PDUs
     const refused = handle(pdu('O'), A, 0);
     expect(refused.replies).toHaveLength(1);
-    const reply = decodeIndexReply(refused.replies[0]!);
+    const reply = decodeIndexReply(refused.replies[0]);
     expect(reply).toMatchObject({ type: 'E', code: 6 });
-    const cookie = COOKIE_PATTERN.exec((reply as { description: string }).description)![1]!;
-    expect(text(refused.replies[0]!)).toBe(`E 6;over 4 PDUs for an address with no registration: prove with cookie ${cookie}`);
+    const cookie = COOKIE_PATTERN.exec((reply as { description: string }).description)![1];
+    expect(text(refused.replies[0])).toBe(`E 6;over 4 PDUs for an address with no registration: prove with cookie ${cookie}`);
     expect(handle(pdu('O', cookie), A, 10).replies).toHaveLength(5);
     expect(handle(pdu('O', cookie), '10.0.0.2', 10).replies).toHaveLength(1); // another address's cookie
     expect(handle(pdu('O', 'ffffffffffffffff'), A, 10).replies).toHaveLength(1);

@@ -21,7 +21,7 @@ const pdu = (type: string, data = ''): Buffer => {
 const text = (buf: Buffer): string => {
   expect(buf.length).toBe(PDU_SIZE);
   const end = buf.indexOf(0, 1);
-  return `${String.fromCharCode(buf[0]!)} ${buf.toString('utf8', 1, end === -1 ? PDU_SIZE : end)}`;
+  return `${String.fromCharCode(buf[0])} ${buf.toString('utf8', 1, end === -1 ? PDU_SIZE : end)}`;
 };
 const codeOf = (buf: Buffer): number => {
   const r = decodeIndexReply(buf);
@@ -44,21 +44,21 @@ function reassemble(replies: Buffer[]): { addr: string; port: number; names: str
     if (r.type !== 'O') throw new Error(`expected O, got ${text(b)}`);
     return r.fields;
   });
-  const numServers = Number(fields[0]![0]);
+  const numServers = Number(fields[0][0]);
   expect(fields[0]).toHaveLength(1);
   const servers = [];
   let i = 1;
   for (let s = 0; s < numServers; s++) {
-    const [addr, port, numPackets] = fields[i++]!;
+    const [addr, port, numPackets] = fields[i++];
     const packets: string[][] = [];
     for (let p = 0; p < Number(numPackets); p++) {
-      const [id, ...names] = fields[i++]!;
+      const [id, ...names] = fields[i++];
       expect(id).toBe(String(p));
       expect(names.length).toBeGreaterThanOrEqual(1);
       expect(names.length).toBeLessThanOrEqual(4);
       packets.push(names);
     }
-    servers.push({ addr: addr!, port: Number(port), names: packets.flat(), packets });
+    servers.push({ addr: addr, port: Number(port), names: packets.flat(), packets });
   }
   expect(i).toBe(fields.length);
   return servers;
@@ -69,12 +69,12 @@ describe('handler: R, S, T', () => {
     const { handle } = setup();
     const result = handle(pdu('R', '9100;;a.txt'), A, 0);
     expect(result.replies.map(text)).toEqual(['A a.txt']);
-    expect(result.replies[0]!.equals(pdu('A', 'a.txt'))).toBe(true);
+    expect(result.replies[0].equals(pdu('A', 'a.txt'))).toBe(true);
     expect(result.event).toEqual({ type: 'registered', holder: { port: 9100, addr: A, filename: 'a.txt', sha256: undefined }, from: A });
     expect(handle(pdu('R', '9100;;a.txt'), A, 1).event?.type).toBe('refreshed');
   });
 
-  it('accepts the sender\'s own address written out', () => {
+  it("accepts the sender's own address written out", () => {
     const { send } = setup();
     expect(send(pdu('R', `9100;${A};a.txt`))).toEqual(['A a.txt']);
     expect(send(pdu('R', `9100;::ffff:${A};b`))).toEqual(['A b']);
@@ -95,7 +95,7 @@ describe('handler: R, S, T', () => {
     const { handle } = setup();
     const r = handle(pdu('S', 'nope'), A, 0);
     expect(r.replies).toHaveLength(1);
-    expect(codeOf(r.replies[0]!)).toBe(3);
+    expect(codeOf(r.replies[0])).toBe(3);
     expect(r.event).toEqual({ type: 'searched', filename: 'nope', from: A, found: false });
   });
 
@@ -103,7 +103,7 @@ describe('handler: R, S, T', () => {
     const { send } = setup();
     const senders = ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4'];
     for (const s of senders) send(pdu('R', '9100;;shared'), s);
-    const got = Array.from({ length: 8 }, () => send(pdu('S', 'shared'), '10.9.9.9')[0]!);
+    const got = Array.from({ length: 8 }, () => send(pdu('S', 'shared'), '10.9.9.9')[0]);
     expect(new Set(got.slice(0, 4)).size).toBe(4);
     expect(got.slice(4)).toEqual(got.slice(0, 4));
     expect(new Set(got)).toEqual(new Set(senders.map((s) => `S 9100;${s};shared`)));
@@ -115,7 +115,7 @@ describe('handler: R, S, T', () => {
     const r = handle(pdu('T', '9100;;a.txt'), A, 0);
     expect(r.replies.map(text)).toEqual(['A a.txt']);
     expect(r.event?.type).toBe('deregistered');
-    expect(codeOf(handle(pdu('S', 'a.txt'), A, 0).replies[0]!)).toBe(3);
+    expect(codeOf(handle(pdu('S', 'a.txt'), A, 0).replies[0])).toBe(3);
   });
 
   it('accepts T with or without a sha256 field', () => {
@@ -129,7 +129,7 @@ describe('handler: R, S, T', () => {
     send(pdu('R', '9100;;a.txt'));
     for (const data of ['9100;;b.txt', '9101;;a.txt', `9100;${B};a.txt`]) {
       const r = handle(pdu('T', data), A, 0);
-      expect(codeOf(r.replies[0]!), data).toBe(3);
+      expect(codeOf(r.replies[0]), data).toBe(3);
       expect(r.event).toMatchObject({ type: 'refused', request: 'T', code: 3 });
     }
   });
@@ -138,32 +138,32 @@ describe('handler: R, S, T', () => {
     const { send, handle } = setup();
     send(pdu('R', '9100;;a.txt'), A);
     const r = handle(pdu('T', `9100;${A};a.txt`), B, 0);
-    expect(codeOf(r.replies[0]!)).toBe(5);
+    expect(codeOf(r.replies[0])).toBe(5);
     expect(r.event).toMatchObject({ type: 'refused', request: 'T', from: B, code: 5 });
     expect(send(pdu('S', 'a.txt'), B)).toEqual([`S 9100;${A};a.txt`]);
     // T with an empty addr from B names B's registration, which does not exist.
-    expect(codeOf(handle(pdu('T', '9100;;a.txt'), B, 0).replies[0]!)).toBe(3);
+    expect(codeOf(handle(pdu('T', '9100;;a.txt'), B, 0).replies[0])).toBe(3);
   });
 
   it('refuses R claiming another address with E 5 unless claimed addresses are trusted', () => {
     const strict = setup();
     const r = strict.handle(pdu('R', `9100;${B};a.txt`), A, 0);
-    expect(codeOf(r.replies[0]!)).toBe(5);
+    expect(codeOf(r.replies[0])).toBe(5);
     expect(r.event).toMatchObject({ type: 'refused', request: 'R', code: 5 });
-    expect(codeOf(strict.handle(pdu('S', 'a.txt'), A, 0).replies[0]!)).toBe(3);
+    expect(codeOf(strict.handle(pdu('S', 'a.txt'), A, 0).replies[0])).toBe(3);
 
     const trusting = setup({ trustClaimedAddresses: true });
     expect(trusting.send(pdu('R', `9100;${B};a.txt`), A)).toEqual(['A a.txt']);
     expect(trusting.send(pdu('S', 'a.txt'), A)).toEqual([`S 9100;${B};a.txt`]);
     // The registration belongs to the source that made it, not to the address it names.
-    expect(codeOf(trusting.handle(pdu('T', `9100;${B};a.txt`), B, 0).replies[0]!)).toBe(5);
+    expect(codeOf(trusting.handle(pdu('T', `9100;${B};a.txt`), B, 0).replies[0])).toBe(5);
     expect(trusting.send(pdu('T', `9100;${B};a.txt`), A)).toEqual(['A a.txt']);
   });
 
   it('checks well-formed before exists before permitted', () => {
     const { send, handle } = setup();
     send(pdu('R', '9100;;a.txt'), A);
-    const code = (data: string, type = 'T', from = B) => codeOf(handle(pdu(type, data), from, 0).replies[0]!);
+    const code = (data: string, type = 'T', from = B) => codeOf(handle(pdu(type, data), from, 0).replies[0]);
     // Malformed and claiming another address: E 4 (not E 5).
     expect(code(`0;${A};a.txt`, 'R')).toBe(4);
     expect(code(`9100;${A};a/b`, 'R')).toBe(4);
@@ -177,10 +177,19 @@ describe('handler: R, S, T', () => {
 
   it('answers malformed requests with E 4 and a reason, and records the refusal', () => {
     const { handle } = setup();
-    for (const [type, data] of [['R', ''], ['R', '9100;;'], ['R', '70000;;a'], ['R', '9100;;a;b;c'], ['S', ''], ['S', 'a;b'], ['T', '9100;x;a'], ['R', '9100;;' + 'x'.repeat(26)]] as const) {
+    for (const [type, data] of [
+      ['R', ''],
+      ['R', '9100;;'],
+      ['R', '70000;;a'],
+      ['R', '9100;;a;b;c'],
+      ['S', ''],
+      ['S', 'a;b'],
+      ['T', '9100;x;a'],
+      ['R', '9100;;' + 'x'.repeat(26)],
+    ] as const) {
       const r = handle(pdu(type, data), A, 0);
       expect(r.replies).toHaveLength(1);
-      const reply = decodeIndexReply(r.replies[0]!);
+      const reply = decodeIndexReply(r.replies[0]);
       expect(reply).toMatchObject({ type: 'E', code: 4 });
       expect((reply as { description: string }).description.length).toBeGreaterThan(0);
       expect(r.event).toMatchObject({ type: 'refused', request: type, from: A, code: 4 });
@@ -191,7 +200,7 @@ describe('handler: R, S, T', () => {
     const { handle } = setup();
     const v6 = '2001:db8:1234:5678:9abc:def0:1234:5678';
     const r = handle(pdu('R', `65535;;${'n'.repeat(25)};${SHA}`), v6, 0);
-    expect(codeOf(r.replies[0]!)).toBe(4);
+    expect(codeOf(r.replies[0])).toBe(4);
     expect(handle(pdu('R', `65535;;${'n'.repeat(25)}`), v6, 0).replies.map(text)).toEqual([`A ${'n'.repeat(25)}`]);
     expect(handle(pdu('S', 'n'.repeat(25)), v6, 0).replies.map(text)).toEqual([`S 65535;${v6};${'n'.repeat(25)}`]);
   });
@@ -203,9 +212,9 @@ describe('handler: TTL, leaving, silence', () => {
     send(pdu('R', '9100;;a'), A, 0);
     send(pdu('R', '9100;;b'), A, 0);
     expect(send(pdu('S', 'a'), A, 999)).toEqual([`S 9100;${A};a`]);
-    expect(codeOf(handle(pdu('S', 'a'), A, 1000).replies[0]!)).toBe(3);
+    expect(codeOf(handle(pdu('S', 'a'), A, 1000).replies[0])).toBe(3);
     expect(reassemble(handle(pdu('O'), A, 1000).replies)).toEqual([]);
-    expect(codeOf(handle(pdu('T', '9100;;b'), A, 1000).replies[0]!)).toBe(3);
+    expect(codeOf(handle(pdu('T', '9100;;b'), A, 1000).replies[0])).toBe(3);
     expect(registry.expire(1000)).toBe(1); // a was already dropped by the search
     expect(registry.size).toBe(0);
   });
@@ -228,7 +237,7 @@ describe('handler: TTL, leaving, silence', () => {
     expect((r.event as { holders: unknown[] }).holders).toHaveLength(3);
     expect(send(pdu('S', 'a'), B)).toEqual([`S 9100;${B};a`]);
     expect(send(pdu('S', 'a'), B)).toEqual([`S 9100;${B};a`]);
-    expect(codeOf(handle(pdu('S', 'b'), B, 0).replies[0]!)).toBe(3);
+    expect(codeOf(handle(pdu('S', 'b'), B, 0).replies[0])).toBe(3);
     // Leaving again, or leaving with nothing registered, is silent and has no event.
     expect(handle(pdu('E', '1;bye'), A, 0)).toEqual({ replies: [], event: undefined });
   });
@@ -259,7 +268,7 @@ describe('handler: limits', () => {
     send(pdu('R', '1;;a'), A);
     send(pdu('R', '1;;b'), B);
     const r = handle(pdu('R', '1;;c'), '10.0.0.3', 0);
-    expect(codeOf(r.replies[0]!)).toBe(6);
+    expect(codeOf(r.replies[0])).toBe(6);
     expect(r.event).toMatchObject({ type: 'refused', code: 6 });
     expect(send(pdu('R', '1;;a'), A)).toEqual(['A a']); // refresh still works
   });
@@ -267,7 +276,7 @@ describe('handler: limits', () => {
   it('answers E 6 beyond maxPerSource, for that source only', () => {
     const { send, handle } = setup({ maxPerSource: 3 });
     for (const n of ['a', 'b', 'c']) expect(send(pdu('R', `1;;${n}`), A)).toEqual([`A ${n}`]);
-    expect(codeOf(handle(pdu('R', '1;;d'), A, 0).replies[0]!)).toBe(6);
+    expect(codeOf(handle(pdu('R', '1;;d'), A, 0).replies[0])).toBe(6);
     expect(send(pdu('R', '1;;d'), B)).toEqual(['A d']);
   });
 });
@@ -277,7 +286,7 @@ describe('handler: the O sequence', () => {
     const { handle } = setup();
     const r = handle(pdu('O'), A, 0);
     expect(r.replies.map(text)).toEqual(['O 0']);
-    expect(r.replies[0]!.equals(pdu('O', '0'))).toBe(true);
+    expect(r.replies[0].equals(pdu('O', '0'))).toBe(true);
     expect(r.event).toEqual({ type: 'listed', from: A, pdus: 1 });
   });
 
@@ -338,8 +347,8 @@ describe('handler: the O sequence', () => {
     for (let i = 0; i < 20; i++) send(pdu('R', `9100;;n${i}`), A); // 1 + 1 + 5 = 7 PDUs
     const stranger = handle(pdu('O'), '10.9.9.9', 0);
     expect(stranger.replies).toHaveLength(1);
-    expect(codeOf(stranger.replies[0]!)).toBe(6);
-    expect(reassemble(handle(pdu('O'), A, 0).replies)[0]!.names).toHaveLength(20);
+    expect(codeOf(stranger.replies[0])).toBe(6);
+    expect(reassemble(handle(pdu('O'), A, 0).replies)[0].names).toHaveLength(20);
   });
 });
 
@@ -347,7 +356,10 @@ describe('handler: robustness', () => {
   it('never throws, and every reply is a 100-byte PDU a client can decode', () => {
     const { handle } = setup({ maxRegistrations: 50 });
     const typed = fc
-      .tuple(fc.constantFrom('R', 'S', 'T', 'O', 'A', 'E'), fc.array(fc.oneof(fc.constantFrom('', '1', '9100', A, B, '::1', SHA, 'a', 'x'.repeat(25)), fc.string({ maxLength: 12 })), { maxLength: 5 }))
+      .tuple(
+        fc.constantFrom('R', 'S', 'T', 'O', 'A', 'E'),
+        fc.array(fc.oneof(fc.constantFrom('', '1', '9100', A, B, '::1', SHA, 'a', 'x'.repeat(25)), fc.string({ maxLength: 12 })), { maxLength: 5 }),
+      )
       .map(([t, parts]) => {
         const out = Buffer.alloc(PDU_SIZE);
         out.write(t, 0, 'latin1');
@@ -357,7 +369,11 @@ describe('handler: robustness', () => {
     const handler: IndexHandler = handle;
     fc.assert(
       fc.property(
-        fc.oneof(typed, fc.uint8Array({ minLength: 100, maxLength: 100 }).map((b) => Buffer.from(b)), fc.uint8Array({ maxLength: 120 }).map((b) => Buffer.from(b))),
+        fc.oneof(
+          typed,
+          fc.uint8Array({ minLength: 100, maxLength: 100 }).map((b) => Buffer.from(b)),
+          fc.uint8Array({ maxLength: 120 }).map((b) => Buffer.from(b)),
+        ),
         fc.constantFrom(A, B, '::1', '2001:db8:1234:5678:9abc:def0:1234:5678'),
         fc.integer({ min: 0, max: 200_000 }),
         (datagram, from, now) => {

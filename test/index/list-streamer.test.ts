@@ -29,10 +29,10 @@ function names(pdus: Buffer[]): string[] {
   });
   const out: string[] = [];
   let i = 1;
-  for (let s = 0; s < Number(fields[0]![0]); s++) {
-    const [addr, port, packets] = fields[i++]!;
+  for (let s = 0; s < Number(fields[0][0]); s++) {
+    const [addr, port, packets] = fields[i++];
     for (let p = 0; p < Number(packets); p++) {
-      const [id, ...ns] = fields[i++]!;
+      const [id, ...ns] = fields[i++];
       expect(id).toBe(String(p));
       out.push(...ns.map((n) => `${addr};${port};${n}`));
     }
@@ -82,7 +82,7 @@ describe('ListStreamer', () => {
     expect(sent).toEqual(whole);
   });
 
-  it('keeps one job per address and at most maxJobs in all', async () => {
+  it('keeps one job per address and at most maxJobs in all', () => {
     const registry = fill(50, 40);
     const ended: [string, number, boolean][] = [];
     const budget = new TokenBuckets({ perSecond: 1000, burst: 100 }); // one PDU a second per address

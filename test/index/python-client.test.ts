@@ -8,7 +8,7 @@ import { UdpClient, rawPdu } from '../helpers/udp.js';
 const SCRIPT = fileURLToPath(new URL('../../scripts/protocol-check.py', import.meta.url));
 const hasPython = spawnSync('python3', ['--version']).status === 0;
 
-const closers: (() => Promise<unknown> | unknown)[] = [];
+const closers: (() => unknown)[] = [];
 afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close();
 });

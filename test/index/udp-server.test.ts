@@ -34,8 +34,8 @@ async function client(host = '127.0.0.1'): Promise<UdpClient> {
 /** One request, one reply, as "T data" text. */
 async function ask(c: UdpClient, port: number, type: string, data = ''): Promise<string> {
   const [reply] = await c.request(rawPdu(type, data), port);
-  expect(reply!.length).toBe(100);
-  const { type: t, data: d } = pduText(reply!);
+  expect(reply.length).toBe(100);
+  const { type: t, data: d } = pduText(reply);
   return `${t} ${d}`;
 }
 
@@ -43,19 +43,19 @@ async function ask(c: UdpClient, port: number, type: string, data = ''): Promise
 async function list(c: UdpClient, port: number): Promise<{ addr: string; port: number; names: string[] }[]> {
   await c.send(rawPdu('O'), port);
   const [first] = await c.take(1);
-  const count = Number(pduText(first!).data);
+  const count = Number(pduText(first).data);
   const out = [];
   for (let s = 0; s < count; s++) {
     const [header] = await c.take(1);
-    const [addr, p, n] = pduText(header!).data.split(';');
+    const [addr, p, n] = pduText(header).data.split(';');
     const names: string[] = [];
     for (let i = 0; i < Number(n); i++) {
       const [packet] = await c.take(1);
-      const [id, ...rest] = pduText(packet!).data.split(';');
+      const [id, ...rest] = pduText(packet).data.split(';');
       expect(Number(id)).toBe(i);
       names.push(...rest);
     }
-    out.push({ addr: addr!, port: Number(p), names });
+    out.push({ addr: addr, port: Number(p), names });
   }
   return out;
 }
@@ -126,7 +126,16 @@ describe('IndexServer over UDP', () => {
   it('drops wrong-size datagrams and unknown types silently, counting them', async () => {
     const { port, server } = await startServer();
     const c = await client();
-    const junk = [Buffer.alloc(1), Buffer.alloc(99, 0x53), Buffer.alloc(101, 0x53), Buffer.alloc(1000, 0x52), rawPdu('X', 'a'), rawPdu('s', 'a'), rawPdu('D', 'a.txt'), rawPdu('\0')];
+    const junk = [
+      Buffer.alloc(1),
+      Buffer.alloc(99, 0x53),
+      Buffer.alloc(101, 0x53),
+      Buffer.alloc(1000, 0x52),
+      rawPdu('X', 'a'),
+      rawPdu('s', 'a'),
+      rawPdu('D', 'a.txt'),
+      rawPdu('\0'),
+    ];
     for (const j of junk) await c.send(j, port);
     // A and E are not dropped, just never answered.
     await c.send(rawPdu('A', 'a.txt'), port);
@@ -147,7 +156,7 @@ describe('IndexServer over UDP', () => {
     const bad = rawPdu('S');
     bad[1] = 0xff;
     await c.send(bad, port);
-    expect(pduText((await c.take(1))[0]!).data).toMatch(/^4;/);
+    expect(pduText((await c.take(1))[0]).data).toMatch(/^4;/);
     expect(server.stats.refused).toBe(3);
   });
 
@@ -175,9 +184,9 @@ describe('IndexServer over UDP', () => {
         // Plausible text: an index letter and ';'-separated bits, sometimes a valid request.
         const parts = ['9100', '', 'keep.txt', SHA, '1', 'bye', '127.0.0.1', '127.0.0.3'].filter(() => rand(2) === 1);
         buf.fill(0);
-        buf.write(letters[rand(6)]! + parts.join(';'), 'utf8');
+        buf.write(letters[rand(6)] + parts.join(';'), 'utf8');
       }
-      if (size !== 100 || !'RSTOAE'.includes(String.fromCharCode(buf[0]!))) expectDropped++;
+      if (size !== 100 || !'RSTOAE'.includes(String.fromCharCode(buf[0]))) expectDropped++;
       await flood.send(buf, port);
       // The server shares this event loop: let it catch up now and then so the kernel's
       // receive buffer never overflows and every datagram is handled.

@@ -64,7 +64,10 @@ describe('ConnectionSlots', () => {
     vi.advanceTimersByTime(5000);
     busy.idle();
     vi.advanceTimersByTime(1000);
-    expect(ended).toEqual([['idle', 'idle'], ['busy', 'idle']]);
+    expect(ended).toEqual([
+      ['idle', 'idle'],
+      ['busy', 'idle'],
+    ]);
     expect(slots.size).toBe(0);
   });
 });

@@ -205,9 +205,7 @@ describe('against broken holders', () => {
   });
 
   it('fails with ERR_CONNECTION when the holder closes before all frames came', async () => {
-    const port = await fakeServer((socket) =>
-      socket.once('data', () => socket.end(Buffer.concat([expectedHeader(2, 4, sha), frame(0, Buffer.from('ab'))]))),
-    );
+    const port = await fakeServer((socket) => socket.once('data', () => socket.end(Buffer.concat([expectedHeader(2, 4, sha), frame(0, Buffer.from('ab'))]))));
     const conn = await open(port, 2000);
     await conn.request('file.bin');
     await expect(conn.receive(collector().sink)).rejects.toMatchObject({ code: 'ERR_CONNECTION' });
@@ -218,11 +216,13 @@ describe('against broken holders', () => {
     const digest = sha256Text(payload);
     const wire = Buffer.concat([expectedHeader(3, 12, digest), frame(0, payload.subarray(0, 5)), frame(1, payload.subarray(5, 6)), frame(2, payload.subarray(6))]);
     const port = await fakeServer((socket) =>
-      socket.once('data', async () => {
-        for (let i = 0; i < wire.length; i++) {
-          socket.write(wire.subarray(i, i + 1));
-          if (i % 16 === 0) await delay(1);
-        }
+      socket.once('data', () => {
+        void (async () => {
+          for (let i = 0; i < wire.length; i++) {
+            socket.write(wire.subarray(i, i + 1));
+            if (i % 16 === 0) await delay(1);
+          }
+        })();
       }),
     );
     const conn = await open(port, 2000);

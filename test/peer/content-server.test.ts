@@ -9,19 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ContentServer, type ContentServerOptions } from '../../src/peer/content-server.js';
 import { FileLibrary } from '../../src/peer/file-library.js';
-import {
-  binaryContent,
-  delay,
-  expectedHeader,
-  Fixtures,
-  MiB,
-  PDU_BYTES,
-  rawPdu,
-  RawClient,
-  sha256Text,
-  type RawAnswer,
-  waitFor,
-} from '../helpers/peer-fixtures.js';
+import { binaryContent, delay, expectedHeader, Fixtures, MiB, PDU_BYTES, rawPdu, RawClient, sha256Text, type RawAnswer, waitFor } from '../helpers/peer-fixtures.js';
 
 const SIZE = 5 * MiB;
 const content = binaryContent(SIZE, 7);
@@ -136,20 +124,17 @@ describe('ranges', () => {
     expect(c.buffered).toBe(0);
   });
 
-  it.each([
-    [`${SIZE};1`],
-    [`${SIZE - 10};11`],
-    [`${SIZE + 1};0`],
-    [`0;${SIZE + 1}`],
-    ['9007199254740991;9007199254740991'],
-  ])('refuses the range %s past the end with E 4 and keeps the connection', async (range) => {
-    await start();
-    const c = await fx.raw(port);
-    await c.write(D(`blob.bin;${range}`));
-    expectE(await c.readAnswer(), 4);
-    await c.write(D('empty.txt'));
-    expectC(await c.readAnswer());
-  });
+  it.each([[`${SIZE};1`], [`${SIZE - 10};11`], [`${SIZE + 1};0`], [`0;${SIZE + 1}`], ['9007199254740991;9007199254740991']])(
+    'refuses the range %s past the end with E 4 and keeps the connection',
+    async (range) => {
+      await start();
+      const c = await fx.raw(port);
+      await c.write(D(`blob.bin;${range}`));
+      expectE(await c.readAnswer(), 4);
+      await c.write(D('empty.txt'));
+      expectC(await c.readAnswer());
+    },
+  );
 
   it.each([['blob.bin;5'], ['blob.bin;x;0'], ['blob.bin;-1;0'], ['blob.bin;1;2;3'], ['blob.bin;;'], ['blob.bin;1.5;0']])(
     'refuses the malformed request %j with E 4',
@@ -300,7 +285,7 @@ describe('connections', () => {
     expect(a.type === 'E' && a.description).toMatch(/from 127\.0\.0\.1/);
     expectE(a, 6);
     await third.waitClosed();
-    held[0]!.close();
+    held[0].close();
     await waitFor(() => server.connections === 1, 2000, 'the place to be freed');
     const again = await fx.raw(port);
     await again.write(D('blob.bin;0;4'));
@@ -342,27 +327,16 @@ describe('connections', () => {
 });
 
 describe('refusals', () => {
-  it.each([
-    ['../x'],
-    ['/etc/passwd'],
-    ['..'],
-    ['.'],
-    ['a/b'],
-    ['a\\b'],
-    ['bad\x01name'],
-    ['tab\there'],
-    ['del\x7f'],
-    ['c1\u0085'],
-    ['esc\x1b[31m'],
-    ['x'.repeat(26)],
-    [''],
-  ])('refuses the unsafe name %j with E 4', async (name) => {
-    await start();
-    const c = await fx.raw(port);
-    await c.write(D(name));
-    expectE(await c.readAnswer(), 4);
-    expect(c.closed).toBe(false);
-  });
+  it.each([['../x'], ['/etc/passwd'], ['..'], ['.'], ['a/b'], ['a\\b'], ['bad\x01name'], ['tab\there'], ['del\x7f'], ['c1\u0085'], ['esc\x1b[31m'], ['x'.repeat(26)], ['']])(
+    'refuses the unsafe name %j with E 4',
+    async (name) => {
+      await start();
+      const c = await fx.raw(port);
+      await c.write(D(name));
+      expectE(await c.readAnswer(), 4);
+      expect(c.closed).toBe(false);
+    },
+  );
 
   it('refuses a name that is not valid UTF-8 with E 4', async () => {
     await start();

@@ -249,7 +249,10 @@ describe('several holders', () => {
     await index.register({ port: await deadPort(), addr: '', filename: NAME, sha256: digest });
     await index.register({ port: await deadPort(), addr: '', filename: NAME, sha256: digest });
     const failure = download({ index, filename: NAME, dir: dlDir, waitMs: 600 });
-    await expect(failure).rejects.toMatchObject({ code: 'ERR_CONNECTION', message: expect.stringMatching(/2 holders tried, none could send it \(last: holder 127\.0\.0\.1:\d+ refused the connection\)/) });
+    await expect(failure).rejects.toMatchObject({
+      code: 'ERR_CONNECTION',
+      message: expect.stringMatching(/2 holders tried, none could send it \(last: holder 127\.0\.0\.1:\d+ refused the connection\)/),
+    });
     const err = (await failure.catch((e: unknown) => e)) as { details: { holders: { holder: string; reason: string }[] } };
     expect(err.details.holders).toHaveLength(2);
     expect(await readdir(dlDir)).toEqual([]);

@@ -154,7 +154,10 @@ describe('against a silent or difficult index', () => {
     const index = new IndexClient({ host: 'nosuchhost.invalid', port: 9000, timeoutMs: 1000, tries: 8 });
     const t0 = Date.now();
     const err = await index.search('a.txt').catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'ERR_CONNECTION', message: expect.stringMatching(/^cannot resolve index host nosuchhost\.invalid: (ENOTFOUND|EAI_AGAIN|EAI_FAIL|ENODATA)$/) });
+    expect(err).toMatchObject({
+      code: 'ERR_CONNECTION',
+      message: expect.stringMatching(/^cannot resolve index host nosuchhost\.invalid: (ENOTFOUND|EAI_AGAIN|EAI_FAIL|ENODATA)$/),
+    });
     expect(Date.now() - t0).toBeLessThan(1000); // no try was waited for
   });
 

@@ -22,12 +22,12 @@ async function silentIndex(): Promise<{ port: number; received: () => number }> 
 }
 
 const client = (ports: number[], options: { timeoutMs?: number; tries?: number } = {}) =>
-  new IndexClient({ host: '127.0.0.1', port: ports[0]!, failover: ports.slice(1).map((port) => ({ host: '127.0.0.1', port })), timeoutMs: 200, tries: 6, ...options });
+  new IndexClient({ host: '127.0.0.1', port: ports[0], failover: ports.slice(1).map((port) => ({ host: '127.0.0.1', port })), timeoutMs: 200, tries: 6, ...options });
 
 const holder = { port: 7001, addr: '', filename: 'a.txt' };
 
 describe('failover across a list of indexes', () => {
-  it('names the whole list in its label and keeps host and port of the first', async () => {
+  it('names the whole list in its label and keeps host and port of the first', () => {
     const c = client([9000, 9001]);
     expect(c.label).toBe('127.0.0.1:9000,127.0.0.1:9001');
     expect([c.host, c.port]).toEqual(['127.0.0.1', 9000]);
@@ -75,13 +75,17 @@ describe('failover across a list of indexes', () => {
 
   it('says nothing is listening when every index refuses', async () => {
     const [a, b] = [await closedUdpPort(), await closedUdpPort()];
-    const err = await client([a, b], { timeoutMs: 50 }).search('a.txt').catch((e: unknown) => e);
+    const err = await client([a, b], { timeoutMs: 50 })
+      .search('a.txt')
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'ERR_CONNECTION', message: `nothing is listening on UDP 127.0.0.1:${a},127.0.0.1:${b} (are the index servers running?)` });
   });
 
   it('alternates between indexes that hang and names them all when the tries run out', async () => {
     const [a, b] = [await silentIndex(), await silentIndex()];
-    const err = await client([a.port, b.port], { timeoutMs: 20, tries: 5 }).search('a.txt').catch((e: unknown) => e);
+    const err = await client([a.port, b.port], { timeoutMs: 20, tries: 5 })
+      .search('a.txt')
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'ERR_TIMEOUT', message: `none of the indexes 127.0.0.1:${a.port},127.0.0.1:${b.port} answered after 5 tries` });
     expect([a.received(), b.received()]).toEqual([3, 2]);
   });
@@ -95,7 +99,9 @@ describe('failover across a list of indexes', () => {
   it('names the index that refused a request', async () => {
     const dead = await closedUdpPort();
     const { port } = await fx.index();
-    const err = await client([dead, port]).register({ ...holder, addr: '10.1.2.3' }).catch((e: unknown) => e);
+    const err = await client([dead, port])
+      .register({ ...holder, addr: '10.1.2.3' })
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'ERR_REMOTE', message: expect.stringMatching(new RegExp(`^index 127.0.0.1:${port} refused register: E 5`)) });
   });
 

@@ -36,7 +36,7 @@ describe('ListAssembler', () => {
   });
 
   it('is incomplete when a packet is lost (gap in the ids)', () => {
-    const a = feed(new ListAssembler(), '2', serverA[0]!, serverA[2]!, ...serverB);
+    const a = feed(new ListAssembler(), '2', serverA[0], serverA[2], ...serverB);
     expect(a.result()).toBeUndefined();
   });
 
@@ -45,9 +45,9 @@ describe('ListAssembler', () => {
     expect(a.result()).toBeUndefined();
   });
 
-  it('does not credit a lost packet of one server with the next server\'s packets', () => {
+  it("does not credit a lost packet of one server with the next server's packets", () => {
     // A's packet 1 is lost and B's header too: B's packet 0 must not be taken as A's.
-    const a = feed(new ListAssembler(), '1', serverA[0]!, serverA[1]!, '0;b1');
+    const a = feed(new ListAssembler(), '1', serverA[0], serverA[1], '0;b1');
     expect(a.result()).toBeUndefined();
   });
 
@@ -58,10 +58,10 @@ describe('ListAssembler', () => {
   it('merges complete servers across attempts', () => {
     const a = new ListAssembler();
     a.startAttempt();
-    feed(a, '2', ...serverA, serverB[0]!); // B's packet lost
+    feed(a, '2', ...serverA, serverB[0]); // B's packet lost
     expect(a.result()).toBeUndefined();
     a.startAttempt();
-    feed(a, '2', serverA[0]!, ...serverB); // this time A's packets are lost
+    feed(a, '2', serverA[0], ...serverB); // this time A's packets are lost
     expect(a.result()).toEqual([
       { addr: '127.0.0.1', port: 7001, names: ['a1', 'a2', 'a3', 'a4', 'a5'] },
       { addr: '10.0.0.2', port: 7002, names: ['b1'] },
@@ -71,10 +71,10 @@ describe('ListAssembler', () => {
   it('does not finish a group left open by an earlier attempt with packets of a new one', () => {
     const a = new ListAssembler();
     a.startAttempt();
-    feed(a, '1', serverA[0]!, serverA[1]!); // the attempt ends with A half done
+    feed(a, '1', serverA[0], serverA[1]); // the attempt ends with A half done
     a.startAttempt();
     feed(a, '1'); // the new attempt's count arrives, then only a stray packet
-    feed(a, serverA[2]!);
+    feed(a, serverA[2]);
     expect(a.result()).toBeUndefined();
   });
 
@@ -92,7 +92,7 @@ describe('ListAssembler', () => {
 
   it('ignores a duplicated datagram and accepts two neighbours that swapped places', () => {
     const three = ['127.0.0.1;7004;3', '0;d1', '1;d2', '2;d3'];
-    const a = feed(new ListAssembler(), '1', three[0]!, three[1]!, three[1]!, three[3]!, three[2]!);
+    const a = feed(new ListAssembler(), '1', three[0], three[1], three[1], three[3], three[2]);
     expect(a.result()).toEqual([{ addr: '127.0.0.1', port: 7004, names: ['d1', 'd2', 'd3'] }]);
   });
 

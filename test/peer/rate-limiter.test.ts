@@ -77,7 +77,7 @@ describe('RateLimiter', () => {
     const pump = async (i: number) => {
       while (running) {
         await l.take(500);
-        sent[i]! += 500;
+        sent[i] += 500;
       }
     };
     const loops = [pump(0), pump(1)];
@@ -86,9 +86,9 @@ describe('RateLimiter', () => {
     await l.close();
     await Promise.all(loops);
     // Never more than the rate allows (plus the first bucket), and split evenly.
-    expect(sent[0]! + sent[1]!).toBeLessThanOrEqual(1000 + 10_000 * 5 + 1000);
-    expect(sent[0]! + sent[1]!).toBeGreaterThanOrEqual(10_000 * 5);
-    expect(Math.abs(sent[0]! - sent[1]!)).toBeLessThanOrEqual(500);
+    expect(sent[0] + sent[1]).toBeLessThanOrEqual(1000 + 10_000 * 5 + 1000);
+    expect(sent[0] + sent[1]).toBeGreaterThanOrEqual(10_000 * 5);
+    expect(Math.abs(sent[0] - sent[1])).toBeLessThanOrEqual(500);
   });
 
   it('close() lets every waiter go, later takes pass at once, and it can be called again', async () => {

@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import {
-  FILENAME_MAX_BYTES,
-  filenameProblem,
-  formatHostPort,
-  isAddress,
-  isControlChar,
-  isSha256Text,
-  normalizeAddress,
-  parseCount,
-  parsePort,
-} from '../../src/protocol/fields.js';
+import { FILENAME_MAX_BYTES, filenameProblem, formatHostPort, isAddress, isControlChar, isSha256Text, normalizeAddress, parseCount, parsePort } from '../../src/protocol/fields.js';
 import { createHash } from 'node:crypto';
 
 const digestOf = (text: string) => createHash('sha256').update(text).digest('base64url');

@@ -40,9 +40,7 @@ const raw = (type: string, data: number[] | string = []): Buffer => {
   return out;
 };
 
-const validName = fc
-  .string({ unit: 'grapheme', minLength: 1, maxLength: 25 })
-  .filter((s) => filenameProblem(s) === undefined);
+const validName = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 25 }).filter((s) => filenameProblem(s) === undefined);
 
 describe('reply encoders: exact bytes', () => {
   it('encodeAck is "A" + filename + NUL padding, 100 bytes', () => {
@@ -219,16 +217,18 @@ describe('decodeIndexRequest', () => {
 
   it('never throws on any 100-byte datagram, and every request it returns is valid', () => {
     const anyBytes = fc.uint8Array({ minLength: 100, maxLength: 100 });
-    const alphabet = fc.constantFrom(...'RSTOAE'.split('')).chain((t) =>
-      fc
-        .array(fc.oneof(fc.constantFrom(';', '', '0', '9100', '127.0.0.1', '::1', SHA, 'a.txt', '1'), fc.string({ maxLength: 30 })), { maxLength: 6 })
-        .map((parts) => raw(t, [...Buffer.from(parts.join(';'), 'utf8')])),
-    );
+    const alphabet = fc
+      .constantFrom(...'RSTOAE'.split(''))
+      .chain((t) =>
+        fc
+          .array(fc.oneof(fc.constantFrom(';', '', '0', '9100', '127.0.0.1', '::1', SHA, 'a.txt', '1'), fc.string({ maxLength: 30 })), { maxLength: 6 })
+          .map((parts) => raw(t, [...Buffer.from(parts.join(';'), 'utf8')])),
+      );
     fc.assert(
       fc.property(fc.oneof(anyBytes, alphabet), fc.constantFrom('127.0.0.1', '::1', '::ffff:10.0.0.1'), (buf, source) => {
         const req = decodeIndexRequest(buf, source);
         if (req === undefined) {
-          expect('RSTOAE').not.toContain(String.fromCharCode(buf[0]!));
+          expect('RSTOAE').not.toContain(String.fromCharCode(buf[0]));
           return;
         }
         switch (req.kind) {
@@ -260,7 +260,10 @@ describe('decodeIndexRequest', () => {
       port: fc.integer({ min: 1, max: 65535 }),
       addr: fc.oneof(fc.ipV4(), fc.constantFrom('::1', 'fe80::1', '2001:db8::8')),
       filename: validName,
-      sha256: fc.option(fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('base64url')), { nil: undefined }),
+      sha256: fc.option(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('base64url')),
+        { nil: undefined },
+      ),
     });
     fc.assert(
       fc.property(holder, (h) => {
@@ -327,7 +330,7 @@ describe('packListNames', () => {
           expect(() => encodeListPacket(id, p)).not.toThrow();
           // A packet is closed only when it is full or the next name would not fit.
           if (id < packets.length - 1) {
-            const next = packets[id + 1]![0]!;
+            const next = packets[id + 1][0];
             expect(p.length === 4 || packetBytes(id, [...p, next]) > PDU_DATA_MAX).toBe(true);
           }
         });

@@ -49,7 +49,19 @@ describe('D requests', () => {
   });
 
   it('refuses wrong field counts, unsafe names and non-numeric ranges', () => {
-    for (const fields of [[''], ['a', '1'], ['a', '1', '2', '3'], ['..'], ['a/b'], ['x'.repeat(26)], ['a', '-1', '0'], ['a', '1', 'x'], ['a', '', '0'], ['a', '1.5', '0'], ['a', '0', ' 1']]) {
+    for (const fields of [
+      [''],
+      ['a', '1'],
+      ['a', '1', '2', '3'],
+      ['..'],
+      ['a/b'],
+      ['x'.repeat(26)],
+      ['a', '-1', '0'],
+      ['a', '1', 'x'],
+      ['a', '', '0'],
+      ['a', '1.5', '0'],
+      ['a', '0', ' 1'],
+    ]) {
       expect(typeof parseDownloadFields(fields), JSON.stringify(fields)).toBe('string');
     }
   });
@@ -93,7 +105,11 @@ describe('C header and E answers', () => {
       Buffer.alloc(99),
       Buffer.alloc(101),
     ];
-    for (const buf of bad) expect(codeOf(() => decodeTransferAnswer(buf)), buf.toString('latin1', 0, 20)).toBe('ERR_MALFORMED_PDU');
+    for (const buf of bad)
+      expect(
+        codeOf(() => decodeTransferAnswer(buf)),
+        buf.toString('latin1', 0, 20),
+      ).toBe('ERR_MALFORMED_PDU');
   });
 
   it('round-trips any consistent header', () => {

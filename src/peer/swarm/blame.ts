@@ -33,9 +33,7 @@ export interface BlameDeps {
 }
 
 export type BlameOutcome =
-  | { kind: 'repaired'; liar: string; pieces: number[] }
-  | { kind: 'agreed'; checked: number }
-  | { kind: 'undecided'; disputes: Dispute[]; unchecked: number };
+  { kind: 'repaired'; liar: string; pieces: number[] } | { kind: 'agreed'; checked: number } | { kind: 'undecided'; disputes: Dispute[]; unchecked: number };
 
 const sha = (data: Buffer) => createHash('sha256').update(data).digest();
 
@@ -61,7 +59,7 @@ async function secondOpinions(deps: BlameDeps): Promise<{ disputes: Dispute[]; u
   for (let i = 0; i < deps.map.count; i++) {
     const others = holders.filter((h) => h !== deps.sourceOf(i));
     if (others.length === 0) unchecked++;
-    else queues.get(others[i % others.length]!)!.push(i);
+    else queues.get(others[i % others.length])!.push(i);
   }
   const disputes: Dispute[] = [];
   await Promise.all(

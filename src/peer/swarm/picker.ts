@@ -55,7 +55,7 @@ export class Picker {
   pick(holder: string, activeHolders = 1): Assignment | undefined {
     const free = this.#unreservedMissing();
     if (free.length > 0) {
-      const first = free[0]!;
+      const first = free[0];
       const share = Math.max(1, Math.floor(free.length / (2 * Math.max(1, activeHolders))));
       const limit = Math.min(this.#maxRun, share);
       let count = 1;

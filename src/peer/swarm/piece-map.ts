@@ -55,7 +55,7 @@ export class PieceMap {
     const map = new PieceMap(size, json.pieceSize);
     const bits = Buffer.from(json.done, 'base64');
     if (bits.length !== map.#bits.length) return undefined;
-    for (let i = 0; i < map.count; i++) if (bits[i >> 3]! & (0x80 >> (i & 7))) map.markDone(i);
+    for (let i = 0; i < map.count; i++) if (bits[i >> 3] & (0x80 >> (i & 7))) map.markDone(i);
     return map;
   }
 
@@ -75,20 +75,20 @@ export class PieceMap {
   }
 
   isDone(i: number): boolean {
-    return (this.#bits[i >> 3]! & (0x80 >> (i & 7))) !== 0;
+    return (this.#bits[i >> 3] & (0x80 >> (i & 7))) !== 0;
   }
 
   markDone(i: number): void {
     this.#check(i);
     if (this.isDone(i)) return;
-    this.#bits[i >> 3]! |= 0x80 >> (i & 7);
+    this.#bits[i >> 3] |= 0x80 >> (i & 7);
     this.#doneCount++;
   }
 
   markMissing(i: number): void {
     this.#check(i);
     if (!this.isDone(i)) return;
-    this.#bits[i >> 3]! &= ~(0x80 >> (i & 7));
+    this.#bits[i >> 3] &= ~(0x80 >> (i & 7));
     this.#doneCount--;
   }
 

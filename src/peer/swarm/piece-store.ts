@@ -96,7 +96,7 @@ export class PieceStore {
     const { offset, length } = this.map.range(i);
     const handle = from === 'part' ? this.#handle : await this.#altHandle();
     const buf = into && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
-    for (let got = 0; got < length; ) {
+    for (let got = 0; got < length;) {
       const { bytesRead } = await handle.read(buf, got, length - got, offset + got);
       if (bytesRead === 0) throw fileError(Object.assign(new Error('file shrank'), { code: 'EIO' }), `cannot read ${this.paths.part}`);
       got += bytesRead;
@@ -125,14 +125,16 @@ export class PieceStore {
     clearTimeout(this.#saveTimer);
     this.#saveTimer = undefined;
     const text = JSON.stringify({ version: 2, ...this.meta, ...this.map.toJson() });
-    this.#saving = this.#saving.catch(() => {}).then(async () => {
-      try {
-        await writeFile(`${this.paths.meta}.tmp`, text);
-        await rename(`${this.paths.meta}.tmp`, this.paths.meta);
-      } catch (err) {
-        throw fileError(err, `cannot write ${this.paths.meta}`);
-      }
-    });
+    this.#saving = this.#saving
+      .catch(() => {})
+      .then(async () => {
+        try {
+          await writeFile(`${this.paths.meta}.tmp`, text);
+          await rename(`${this.paths.meta}.tmp`, this.paths.meta);
+        } catch (err) {
+          throw fileError(err, `cannot write ${this.paths.meta}`);
+        }
+      });
     return this.#saving;
   }
 
@@ -164,7 +166,7 @@ export class PieceStore {
 }
 
 async function writeAll(handle: FileHandle, data: Buffer, position: number): Promise<void> {
-  for (let done = 0; done < data.length; ) {
+  for (let done = 0; done < data.length;) {
     const { bytesWritten } = await handle.write(data, done, data.length - done, position + done);
     done += bytesWritten;
   }

@@ -53,7 +53,8 @@ export async function probe(targets: ProbeTarget[], options: ProbeOptions): Prom
         const header = await conn.request(options.filename);
         const ref = { size: header.size, sha256: header.sha256 };
         const expected = options.expectedSha256 ?? t.sha256;
-        if (expected !== undefined && ref.sha256 !== expected) outcome.liars.push({ key: t.key, reason: `offers content whose SHA-256 (${ref.sha256}) is not the index's (${expected})` });
+        if (expected !== undefined && ref.sha256 !== expected)
+          outcome.liars.push({ key: t.key, reason: `offers content whose SHA-256 (${ref.sha256}) is not the index's (${expected})` });
         else if (ref.size > options.maxSize) outcome.tooLarge.push({ key: t.key, size: ref.size });
         else answers.push({ key: t.key, ref });
       } catch (err) {
@@ -68,7 +69,16 @@ export async function probe(targets: ProbeTarget[], options: ProbeOptions): Prom
   // side is asked for the last byte of the size it announced, which an honest holder answers
   // with a 1-byte header. One that answers otherwise contradicts itself.
   if (vote(answers)?.tied) {
-    const checked = await Promise.all(answers.map(async (a) => ({ a, problem: await lastByte(targets.find((t) => t.key === a.key)!, a.ref, options) })));
+    const checked = await Promise.all(
+      answers.map(async (a) => ({
+        a,
+        problem: await lastByte(
+          targets.find((t) => t.key === a.key)!,
+          a.ref,
+          options,
+        ),
+      })),
+    );
     for (const { a, problem } of checked) {
       if (typeof problem === 'string') outcome.liars.push({ key: a.key, reason: problem });
       else if (problem) outcome.failed.push({ key: a.key, error: problem });
@@ -81,7 +91,10 @@ export async function probe(targets: ProbeTarget[], options: ProbeOptions): Prom
     outcome.reference = best.ref;
     for (const a of answers) {
       if (!sameRef(a.ref, best.ref) && best.votes > 1) {
-        outcome.liars.push({ key: a.key, reason: `announces ${a.ref.size} bytes with SHA-256 ${a.ref.sha256}; ${best.votes} other holders announce ${best.ref.size} bytes with ${best.ref.sha256}` });
+        outcome.liars.push({
+          key: a.key,
+          reason: `announces ${a.ref.size} bytes with SHA-256 ${a.ref.sha256}; ${best.votes} other holders announce ${best.ref.size} bytes with ${best.ref.sha256}`,
+        });
       }
     }
   }

@@ -103,7 +103,7 @@ export class SwarmDownload {
   #picker!: Picker;
   #hasher!: PrefixHasher;
   #resumedFrom = 0;
-  #fatal: unknown;
+  #fatal: Error | undefined;
   #wake: (() => void) | undefined;
   #discovering: Promise<void> | undefined;
   #lastIndexError: string | undefined;
@@ -161,7 +161,13 @@ export class SwarmDownload {
   async #probeUntilKnown(expectedSha256: string | undefined): Promise<Reference> {
     return this.#untilHolders(async (ready) => {
       const targets = ready.slice(0, 3).map((key) => ({ key, ...this.#holders.get(key)! }));
-      const outcome = await probe(targets, { filename: this.#o.filename, expectedSha256, maxSize: this.#o.maxSize, describeMaxSize: this.#o.describeMaxSize, timeoutMs: this.#o.stallTimeoutMs });
+      const outcome = await probe(targets, {
+        filename: this.#o.filename,
+        expectedSha256,
+        maxSize: this.#o.maxSize,
+        describeMaxSize: this.#o.describeMaxSize,
+        timeoutMs: this.#o.stallTimeoutMs,
+      });
       for (const l of outcome.liars) this.#ban(l.key, l.reason);
       for (const f of outcome.failed) this.#failed(f.key, f.error.message);
       for (const t of outcome.tooLarge) this.#ban(t.key, `announces ${t.size} bytes, more than ${this.#o.describeMaxSize}`);
@@ -195,9 +201,9 @@ export class SwarmDownload {
   // ---- the transfer --------------------------------------------------------------------
 
   async #transfer(): Promise<void> {
-    await this.#untilHolders(async () => {
+    await this.#untilHolders(() => {
       this.#startSessions();
-      return this.#picker.map.complete && this.#sessions.size === 0 ? true : undefined;
+      return Promise.resolve(this.#picker.map.complete && this.#sessions.size === 0 ? true : undefined);
     });
     await Promise.all(this.#sessions.values());
   }
@@ -469,7 +475,10 @@ export class SwarmDownload {
         throw new PeerdexError('ERR_INTEGRITY', `content from ${from} ${mismatch}; every holder asked sent the same bytes, so the partial data was deleted`);
       }
       for (const d of outcome.disputes) this.#picker.forget(d.piece);
-      const why = outcome.disputes.length > 0 ? `holders disagree on ${outcome.disputes.length} piece(s) and none could be shown wrong` : `no other holder could check ${outcome.unchecked} piece(s)`;
+      const why =
+        outcome.disputes.length > 0
+          ? `holders disagree on ${outcome.disputes.length} piece(s) and none could be shown wrong`
+          : `no other holder could check ${outcome.unchecked} piece(s)`;
       throw new PeerdexError('ERR_INTEGRITY', `content from ${from} ${mismatch}; ${why}`, {
         details: { disputes: outcome.disputes },
       });
@@ -521,7 +530,7 @@ export class SwarmDownload {
 
   /** Ends the download with `err`: every request is cancelled, the main loop wakes and throws. */
   #stop(err: unknown): void {
-    this.#fatal ??= err;
+    this.#fatal ??= err instanceof Error ? err : new Error(String(err));
     for (const f of this.#inflight.values()) void this.#cancel(f);
     this.#wakeUp();
   }

@@ -96,7 +96,7 @@ function simulate(picker: Picker, plans: Plan[], seed: number): SimResult {
       ensure(!map.isDone(i), `piece ${i} is done but was assigned`);
       const fetching = open().filter((o) => i >= o.a!.first && i < o.a!.first + o.a!.count);
       if (!a.endgame) ensure(fetching.length === 0, `piece ${i} assigned to ${h.name} while ${fetching[0]?.name} fetches it`);
-      else ensure(a.count === 1 && fetching.length > 0 && !fetching.includes(h), `endgame piece ${i} for ${h.name}: fetched by ${fetching.map((o) => o.name)}`);
+      else ensure(a.count === 1 && fetching.length > 0 && !fetching.includes(h), `endgame piece ${i} for ${h.name}: fetched by ${fetching.map((o) => o.name).join(', ')}`);
     }
     assignments.push(a);
     byId.set(a.id, h);
@@ -108,7 +108,7 @@ function simulate(picker: Picker, plans: Plan[], seed: number): SimResult {
   const write = (h: SimHolder) => {
     const piece = piecesOf(h.a!).find((i) => !map.isDone(i));
     if (piece === undefined) return end(h);
-    completions[piece]!++;
+    completions[piece]++;
     h.written++;
     for (const id of picker.complete(h.a!.id, piece)) {
       const other = byId.get(id);
@@ -175,15 +175,15 @@ const flaky = holderPlans(plan(fc.nat({ max: 3 }), fc.constantFrom('stay', 'leav
 
 /** A map resumed from an earlier run: a random done set saved and restored, or an old prefix. */
 const resumedMap = fc.oneof(
+  fc.record({ pieceSize: fc.integer({ min: 1, max: 8 }), done: fc.array(fc.boolean(), { maxLength: 60 }), tail: fc.nat({ max: 7 }) }).map(({ pieceSize, done, tail }) => {
+    const size = Math.max(0, done.length * pieceSize - Math.min(tail, pieceSize - 1));
+    const saved = new PieceMap(size, pieceSize);
+    done.forEach((d, i) => d && saved.markDone(i));
+    return PieceMap.fromJson(size, saved.toJson())!;
+  }),
   fc
-    .record({ pieceSize: fc.integer({ min: 1, max: 8 }), done: fc.array(fc.boolean(), { maxLength: 60 }), tail: fc.nat({ max: 7 }) })
-    .map(({ pieceSize, done, tail }) => {
-      const size = Math.max(0, done.length * pieceSize - Math.min(tail, pieceSize - 1));
-      const saved = new PieceMap(size, pieceSize);
-      done.forEach((d, i) => d && saved.markDone(i));
-      return PieceMap.fromJson(size, saved.toJson())!;
-    }),
-  fc.record({ size: fc.integer({ min: 0, max: 300 }), pieceSize: fc.integer({ min: 1, max: 8 }), length: fc.nat({ max: 320 }) }).map(({ size, pieceSize, length }) => PieceMap.fromPrefix(size, length, pieceSize)),
+    .record({ size: fc.integer({ min: 0, max: 300 }), pieceSize: fc.integer({ min: 1, max: 8 }), length: fc.nat({ max: 320 }) })
+    .map(({ size, pieceSize, length }) => PieceMap.fromPrefix(size, length, pieceSize)),
 );
 
 const run = (options: PickerOptions, map: PieceMap, plans: Plan[], seed: number) => simulate(new Picker(map, options), plans, seed);
@@ -204,7 +204,7 @@ describe('Picker properties', () => {
           .map((a) => [map.range(a.first).offset, map.range(a.first + a.count - 1)] as const)
           .map(([start, last]) => [start, last.offset + last.length] as const)
           .sort((x, y) => x[0] - y[0]);
-        expect(bytes.every(([start], i) => start === (i === 0 ? 0 : bytes[i - 1]![1]))).toBe(true);
+        expect(bytes.every(([start], i) => start === (i === 0 ? 0 : bytes[i - 1][1]))).toBe(true);
         expect(bytes.at(-1)?.[1] ?? 0).toBe(map.size);
       }),
       NUM_RUNS,

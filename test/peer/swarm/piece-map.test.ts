@@ -10,11 +10,13 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 
 /** A small map (size and piece size) and which of its pieces are done. */
-const mapWithDone = fc
-  .record({ size: fc.integer({ min: 0, max: 500 }), pieceSize: fc.integer({ min: 1, max: 40 }) })
-  .chain(({ size, pieceSize }) =>
-    fc.record({ size: fc.constant(size), pieceSize: fc.constant(pieceSize), done: fc.array(fc.boolean(), { minLength: Math.ceil(size / pieceSize), maxLength: Math.ceil(size / pieceSize) }) }),
-  );
+const mapWithDone = fc.record({ size: fc.integer({ min: 0, max: 500 }), pieceSize: fc.integer({ min: 1, max: 40 }) }).chain(({ size, pieceSize }) =>
+  fc.record({
+    size: fc.constant(size),
+    pieceSize: fc.constant(pieceSize),
+    done: fc.array(fc.boolean(), { minLength: Math.ceil(size / pieceSize), maxLength: Math.ceil(size / pieceSize) }),
+  }),
+);
 
 function build({ size, pieceSize, done }: { size: number; pieceSize: number; done: boolean[] }): PieceMap {
   const map = new PieceMap(size, pieceSize);
@@ -69,7 +71,7 @@ describe('PieceMap', () => {
       fc.property(fc.integer({ min: 0, max: 2000 }), fc.integer({ min: 1, max: 64 }), (size, pieceSize) => {
         const map = new PieceMap(size, pieceSize);
         const ranges = Array.from({ length: map.count }, (_, i) => map.range(i));
-        expect(ranges.every((r, i) => r.length > 0 && r.offset === (i === 0 ? 0 : ranges[i - 1]!.offset + ranges[i - 1]!.length))).toBe(true);
+        expect(ranges.every((r, i) => r.length > 0 && r.offset === (i === 0 ? 0 : ranges[i - 1].offset + ranges[i - 1].length))).toBe(true);
         expect(ranges.every((r, i) => map.pieceAt(r.offset) === i && map.pieceAt(r.offset + r.length - 1) === i)).toBe(true);
         expect(ranges.reduce((sum, r) => sum + r.length, 0)).toBe(size);
       }),
