@@ -1,88 +1,63 @@
 /**
- * Carries a store's changes through Redis to the other indexes of the same prefix, and back.
+ * Carries a store's changes through Redis to the other indexes of the same prefix, and back
+ * (the keys, the script and the stream entries are in redis-changes.ts).
  *
- * Keys (P = the prefix, `peerdex:` by default):
- *   P:regs     hash   `addr;port;filename` -> `from;expiresAt;sha256`   live registrations
- *   P:expiry   zset   `addr;port;filename` scored by expiresAt           for clean-up and load
- *   P:changes  stream one entry per change: i (index id), k (kind), f, s (from), x, h (sha256)
- * One Lua script applies a change to the hash and the zset and appends it to the stream, so
- * Redis's state and the stream agree and every index sees one order. Expiry is not streamed:
- * every index drops a registration at the same absolute time; the script only cleans up.
- *
- * Local changes go to an outbox, sent in order in pipelined batches. While Redis is away the
- * outbox keeps them (up to a bound, then it is replaced by a full write-back), and when Redis
- * comes back it is sent; a Redis that restarted (a new run_id) gets every live registration
- * written back and is read again from its first entry.
+ * Local changes go to an outbox (redis-outbox.ts) and are sent in order, one script call per
+ * batch of up to 512 changes: the batch is what came in since the last call went out, so a
+ * burst costs one round trip per 512 changes and a lone change is sent at the next turn of
+ * the event loop. The client is acknowledged before any of that: nothing waits for Redis.
+ * While Redis is away the outbox keeps the changes (bounded, see Outbox), and when Redis comes
+ * back they are sent; after an overflow, or when Redis restarted (a new run_id), every live
+ * registration is written back too, and a restarted Redis's stream is read from its start.
+ * A follower that finds a hole in the stream's sequence (entries it had not read were trimmed)
+ * reloads everything from the hash (redis-snapshot.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import type { ChangeKind, RegistryStore, StoreChange } from './store.js';
+import { CHANGES_SCRIPT, STREAM_KEEP, changeLine, fieldOfLine, keysOf, parseStreamEntry, streamId, writeBackLine, type ChangesRedis, type Keys } from './redis-changes.js';
+import { Outbox } from './redis-outbox.js';
+import { loadSnapshot, reconcile, takeSnapshot } from './redis-snapshot.js';
+import type { RegistryStore, StoreEntry } from './store.js';
 
 export interface RedisLinkOptions {
   /** redis://HOST:PORT[/DB] */
   url: string;
   prefix: string;
   store: RegistryStore;
-  /** Called once when Redis goes away and once when it is back. */
+  /** One line when Redis goes away, one when it is back, one when this index reloads. */
   onStatus?: (status: { up: boolean; message: string }) => void;
   now?: () => number;
   /** How long start() waits for the first connection (ms). Default 5000. */
   connectTimeoutMs?: number;
 }
 
-const STREAM_MAXLEN = 1_000_000; // approximate (MAXLEN ~): a follower further behind reloads
-const OUTBOX_LIMIT = 200_000; // queued changes kept through an outage before a full write-back
+const OUTBOX_LIMIT = 200_000; // changes kept through an outage before a full write-back
 const BATCH = 512;
+const READ_COUNT = 16; // entries of up to 512 changes: about 1 MB a reply at most
 const READ_BLOCK_MS = 1000;
-
-const CHANGE_SCRIPT = `
-local id, kind, field, from, expires, sha, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local cur = redis.call('ZSCORE', KEYS[2], field)
-if kind == 'added' or kind == 'refreshed' then
-  if cur and tonumber(cur) > tonumber(expires) then return 0 end
-  redis.call('HSET', KEYS[1], field, from .. ';' .. expires .. ';' .. sha)
-  redis.call('ZADD', KEYS[2], expires, field)
-elseif kind == 'expired' then
-  if cur and tonumber(cur) <= tonumber(expires) then
-    redis.call('HDEL', KEYS[1], field)
-    redis.call('ZREM', KEYS[2], field)
-  end
-  return 1
-else
-  local old = redis.call('HGET', KEYS[1], field)
-  if old and string.sub(old, 1, #from + 1) == from .. ';' then
-    redis.call('HDEL', KEYS[1], field)
-    redis.call('ZREM', KEYS[2], field)
-  end
-end
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '*', 'i', id, 'k', kind, 'f', field, 's', from, 'x', expires, 'h', sha)
-return 1`;
-
-type ChangeRedis = Redis & {
-  peerdexChange(regs: string, expiry: string, log: string, ...args: (string | number)[]): Promise<number>;
-};
-
-const fieldOf = (c: Pick<StoreChange, 'holder'>) => `${c.holder.addr};${c.holder.port};${c.holder.filename}`;
-
-function parseHolder(field: string, sha: string | undefined) {
-  const [addr = '', port = '0', filename = ''] = field.split(';');
-  return { addr, port: Number(port), filename, sha256: sha || undefined };
-}
 
 export class RedisLink {
   readonly #id = randomUUID();
   readonly #options: RedisLinkOptions;
-  readonly #keys: [string, string, string];
-  readonly #redis: ChangeRedis;
+  readonly #keys: Keys;
+  readonly #redis: Redis & ChangesRedis;
   readonly #reader: Redis;
   readonly #now: () => number;
-  #outbox: StoreChange[] = [];
-  #sending = false;
+  readonly #outbox = new Outbox(OUTBOX_LIMIT);
+  /** The batch being sent (kept, and sent again first, when the call fails). */
+  #current: string[] | undefined;
+  /** Every live registration, written back after the first `#beforeWriteBack` queued lines. */
+  #writeBack: Iterator<StoreEntry> | undefined;
+  #beforeWriteBack = 0;
+  /** Told (true) once what was queued at a reconnect and the write-back are sent; false if Redis went again. */
+  #caughtUp: ((ok: boolean) => void) | undefined;
+  #pumping: Promise<boolean> | undefined;
+  #scheduled = false;
+  #paused = false;
   #up = false;
   #everUp = false;
-  #writeBackAll = false;
   #runId = '';
-  #lastId = '0-0';
+  #lastSeq = 0; // sequence number of the last change read from the stream (0: none)
   #generation = 0; // bumped when the stream is to be read again from the start
   #closed = false;
   #lastError = '';
@@ -92,8 +67,7 @@ export class RedisLink {
   constructor(options: RedisLinkOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
-    const p = options.prefix;
-    this.#keys = [`${p}regs`, `${p}expiry`, `${p}changes`];
+    this.#keys = keysOf(options.prefix);
     const common = {
       lazyConnect: true,
       enableOfflineQueue: false,
@@ -101,8 +75,8 @@ export class RedisLink {
       autoResendUnfulfilledCommands: false,
       retryStrategy: (times: number) => Math.min(times * 50, 500),
     };
-    this.#redis = new Redis(options.url, common) as ChangeRedis;
-    this.#redis.defineCommand('peerdexChange', { numberOfKeys: 3, lua: CHANGE_SCRIPT });
+    this.#redis = new Redis(options.url, common) as Redis & ChangesRedis;
+    this.#redis.defineCommand('peerdexChanges', { numberOfKeys: 3, lua: CHANGES_SCRIPT });
     this.#reader = new Redis(options.url, common);
     this.#reader.on('error', () => {}); // reported through the main connection
     this.#redis.on('error', (err: Error) => {
@@ -123,17 +97,21 @@ export class RedisLink {
     try {
       await Promise.race([Promise.all([this.#redis.connect(), this.#reader.connect()]), giveUp]);
       this.#runId = await this.#serverRunId();
-      await this.#load();
+      const snapshot = await takeSnapshot(this.#redis, this.#keys);
+      loadSnapshot(this.#options.store, snapshot, this.#now());
+      this.#lastSeq = snapshot.seq;
     } catch (err) {
       await this.close();
       const reason = this.#lastError || (err instanceof Error ? err.message : String(err));
-      throw new Error(`cannot use redis ${this.#options.url}: ${reason} (is redis-server running?)`);
+      throw new Error(`cannot use redis ${this.#options.url}: ${reason} (is redis-server running?)`, { cause: err });
     } finally {
       clearTimeout(timer);
     }
     this.#up = this.#everUp = true;
     this.#unsubscribe = this.#options.store.onChange((c) => {
-      if (c.origin === 'local') this.#enqueue(c);
+      if (c.origin !== 'local') return;
+      this.#outbox.push(changeLine(c), this.#up);
+      this.#schedule();
     });
     this.#following = this.#follow();
   }
@@ -143,102 +121,153 @@ export class RedisLink {
     if (this.#closed) return;
     this.#closed = true;
     this.#unsubscribe();
-    if (this.#up) await this.#flush().catch(() => {});
+    await this.#drain().catch(() => {});
     this.#reader.disconnect();
     this.#redis.disconnect();
     await this.#following;
   }
 
-  /** Changes waiting for Redis (for tests and stats). */
+  /** Changes not yet in Redis (a due write-back counts one), for tests and stats. */
   get pending(): number {
-    return this.#outbox.length;
+    const writeBack = this.#writeBack !== undefined || this.#outbox.overflowed ? 1 : 0;
+    return this.#outbox.size + (this.#current?.length ?? 0) + writeBack;
   }
 
-  // ---- loading and following ----------------------------------------------------------
-
-  async #load(): Promise<void> {
-    // One MULTI: the snapshot and the stream position it corresponds to, with nothing between.
-    const [regs, , log] = this.#keys;
-    const results = await this.#redis.multi().xrevrange(log, '+', '-', 'COUNT', 1).hgetall(regs).exec();
-    const last = (results?.[0]?.[1] as [string, string[]][] | undefined)?.[0];
-    const entries = (results?.[1]?.[1] ?? {}) as Record<string, string>;
-    this.#lastId = last?.[0] ?? '0-0';
-    const now = this.#now();
-    for (const [field, value] of Object.entries(entries)) {
-      const [from = '', expires = '0', sha] = value.split(';');
-      const expiresAt = Number(expires);
-      if (expiresAt <= now) continue;
-      this.#options.store.apply({ kind: 'added', holder: parseHolder(field, sha), from, expiresAt, origin: 'replicated' });
-    }
-  }
+  // ---- following --------------------------------------------------------------------------
 
   async #follow(): Promise<void> {
     while (!this.#closed) {
       const generation = this.#generation;
       let reply: [string, [string, string[]][]][] | null;
       try {
-        reply = await this.#reader.xread('COUNT', 1000, 'BLOCK', READ_BLOCK_MS, 'STREAMS', this.#keys[2], this.#lastId);
+        reply = await this.#reader.xread('COUNT', READ_COUNT, 'BLOCK', READ_BLOCK_MS, 'STREAMS', this.#keys[1], streamId(this.#lastSeq));
       } catch {
         if (!this.#closed) await sleep(50);
         continue;
       }
+      if (generation !== this.#generation) continue; // Redis restarted meanwhile: read anew
       for (const [id, fields] of reply?.[0]?.[1] ?? []) {
-        this.#applyRemote(fields);
-        if (generation === this.#generation) this.#lastId = id;
+        const entry = parseStreamEntry(id, fields);
+        if (entry.first !== this.#lastSeq + 1) {
+          await this.#reload(entry.first);
+          break; // the rest of this reply is in the snapshot
+        }
+        this.#lastSeq = entry.last;
+        if (entry.index === this.#id) continue; // our own changes, applied before they were sent
+        for (const change of entry.changes()) this.#options.store.apply(change);
       }
     }
   }
 
-  #applyRemote(fields: string[]): void {
-    const f: Record<string, string> = {};
-    for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
-    if (f.i === this.#id) return; // our own change, applied before it was sent
-    const change: StoreChange = {
-      kind: f.k as ChangeKind,
-      holder: parseHolder(f.f ?? '', f.h),
-      from: f.s ?? '',
-      expiresAt: Number(f.x),
-      origin: 'replicated',
-    };
-    this.#options.store.apply(change);
+  /** Entries this index had not read were trimmed: reload from the hash (one line logged). */
+  async #reload(foundFirst: number): Promise<void> {
+    const generation = this.#generation;
+    this.#paused = true; // no batch in flight while the snapshot is taken and compared
+    try {
+      while (this.#pumping) await this.#pumping;
+      // A restarted Redis is #onReady's to handle (write-back, read from the start).
+      if ((await this.#serverRunId()) !== this.#runId) throw new Error('redis restarted');
+      const snapshot = await takeSnapshot(this.#redis, this.#keys);
+      if (generation !== this.#generation) return;
+      // Registrations whose latest change is not in Redis yet are this index's to keep.
+      const unsent = this.#outbox.fields();
+      for (const line of this.#current ?? []) unsent.add(fieldOfLine(line));
+      const writeBackDue = this.#writeBack !== undefined || this.#outbox.overflowed;
+      const counts = reconcile(this.#options.store, snapshot, this.#now(), writeBackDue ? undefined : unsent);
+      const missed = foundFirst - this.#lastSeq - 1;
+      this.#lastSeq = snapshot.seq;
+      this.#options.onStatus?.({
+        up: this.#up,
+        message: `redis ${this.#options.url}: this index fell behind the change stream (${missed} change(s) trimmed unread): reloaded ${counts.loaded} registration(s), dropped ${counts.dropped}`,
+      });
+    } catch {
+      await sleep(50); // the next read finds the hole again
+    } finally {
+      this.#paused = false;
+      this.#schedule();
+    }
   }
 
   // ---- sending --------------------------------------------------------------------------
 
-  #enqueue(change: StoreChange): void {
-    if (this.#outbox.length >= OUTBOX_LIMIT) {
-      // Too much to replay: everything live is written back when Redis returns.
-      this.#outbox = [];
-      this.#writeBackAll = true;
-    }
-    if (!this.#writeBackAll || this.#up) this.#outbox.push(change);
-    if (this.#up && !this.#sending) queueMicrotask(() => void this.#flush().catch(() => {}));
+  /** Starts sending at the next turn of the event loop (so that one turn is one batch). */
+  #schedule(): void {
+    if (this.#scheduled || this.#pumping || !this.#up || this.#paused) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      void this.#startPump();
+    });
   }
 
-  /** Sends the outbox in order, one pipelined batch at a time; stops (keeping it) on error. */
-  async #flush(): Promise<void> {
-    if (this.#sending) return;
-    this.#sending = true;
-    try {
-      while (this.#outbox.length > 0 && this.#up) {
-        const batch = this.#outbox.slice(0, BATCH);
-        const pipeline = this.#redis.pipeline();
-        for (const c of batch) {
-          const args = [this.#id, c.kind, fieldOf(c), c.from, c.expiresAt, c.holder.sha256 ?? '', STREAM_MAXLEN];
-          (pipeline as unknown as ChangeRedis).peerdexChange(...this.#keys, ...args);
-        }
-        const results = await pipeline.exec();
-        if (!results || results.some(([err]) => err)) throw results?.find(([err]) => err)?.[0] ?? new Error('pipeline failed');
-        this.#outbox.splice(0, batch.length);
+  #startPump(): Promise<boolean> {
+    if (this.#pumping) return this.#pumping;
+    if (!this.#up || this.#paused) return Promise.resolve(false);
+    const pumping = this.#pump().finally(() => {
+      if (this.#pumping === pumping) this.#pumping = undefined;
+    });
+    this.#pumping = pumping;
+    return pumping;
+  }
+
+  /** Sends batches while there are any; resolves false when a call failed. */
+  async #pump(): Promise<boolean> {
+    while (this.#up && !this.#paused) {
+      const batch = this.#current ?? this.#nextBatch();
+      if (!batch) return true;
+      this.#current = batch;
+      try {
+        await this.#redis.peerdexChanges(...this.#keys, this.#id, STREAM_KEEP, batch.join('\n'));
+      } catch {
+        if (this.#up) setTimeout(() => this.#schedule(), 200).unref(); // e.g. Redis out of memory
+        return false;
       }
-    } finally {
-      this.#sending = false;
+      this.#current = undefined;
+      if (this.#caughtUp && this.#beforeWriteBack === 0 && !this.#writeBack) this.#tellCaughtUp(true);
+    }
+    return true;
+  }
+
+  #tellCaughtUp(ok: boolean): void {
+    const tell = this.#caughtUp;
+    this.#caughtUp = undefined;
+    tell?.(ok);
+  }
+
+  /** What was queued before a write-back, then the write-back, then the rest of the queue. */
+  #nextBatch(): string[] | undefined {
+    if (this.#beforeWriteBack > 0) {
+      const lines = this.#outbox.take(Math.min(BATCH, this.#beforeWriteBack));
+      this.#beforeWriteBack = lines.length === 0 ? 0 : this.#beforeWriteBack - lines.length;
+      if (lines.length > 0) return lines;
+    }
+    if (this.#writeBack) {
+      const lines: string[] = [];
+      while (lines.length < BATCH) {
+        const next = this.#writeBack.next();
+        if (next.done) {
+          this.#writeBack = undefined;
+          break;
+        }
+        lines.push(writeBackLine(next.value));
+      }
+      if (lines.length > 0) return lines;
+    }
+    return this.#outbox.size > 0 ? this.#outbox.take(BATCH) : undefined;
+  }
+
+  /** Sends everything there is, as long as Redis is up and the calls succeed. */
+  async #drain(): Promise<void> {
+    while (this.#up && this.pending > 0) {
+      if (this.#paused) await sleep(5);
+      else if (!(await this.#startPump())) return;
     }
   }
 
   // ---- Redis going and coming back --------------------------------------------------------
 
   #down(message: string): void {
+    this.#tellCaughtUp(false);
     if (!this.#up || this.#closed) return;
     this.#up = false;
     this.#options.onStatus?.({ up: false, message: `redis ${this.#options.url} unreachable (${message}): answering from memory` });
@@ -248,22 +277,32 @@ export class RedisLink {
     if (!this.#everUp || this.#closed) return; // the first connection is start()'s
     try {
       const runId = await this.#serverRunId();
-      if (runId !== this.#runId) {
+      const restarted = runId !== this.#runId;
+      if (restarted) {
         // A restarted Redis (empty, or with an older copy): write back, read its stream anew.
         this.#runId = runId;
-        this.#writeBackAll = true;
         this.#generation++;
-        this.#lastId = '0-0';
+        this.#lastSeq = 0;
       }
-      if (this.#writeBackAll) {
-        this.#writeBackAll = false;
-        const now = this.#now();
-        for (const e of this.#options.store.entries(now)) this.#outbox.push({ ...e, kind: 'refreshed', origin: 'local' });
+      const queued = this.#outbox.size + (this.#current?.length ?? 0);
+      // What was queued (after an overflow: removals only) goes first, then (when due) every
+      // live registration as it is when its batch is sent, then what is queued from now on.
+      this.#beforeWriteBack = this.#outbox.size;
+      let writtenBack = '';
+      if (restarted || this.#outbox.overflowed) {
+        this.#outbox.overflowed = false;
+        this.#writeBack = this.#options.store.entries(this.#now())[Symbol.iterator]();
+        writtenBack = ' and wrote back every live registration';
       }
-      const queued = this.#outbox.length;
+      const nothingToSend = queued === 0 && !this.#writeBack;
+      const caughtUp = nothingToSend ? Promise.resolve(true) : new Promise<boolean>((resolve) => (this.#caughtUp = resolve));
       this.#up = true;
-      await this.#flush();
-      this.#options.onStatus?.({ up: true, message: `redis ${this.#options.url} is back: sent ${queued} change(s) made meanwhile` });
+      this.#schedule();
+      if (!(await caughtUp)) return; // gone again: the next 'ready' goes on
+      const lost = this.#outbox.removalsDropped;
+      this.#outbox.removalsDropped = 0;
+      const dropped = lost > 0 ? ` (${lost} removal(s) made meanwhile were dropped: they expire at their TTL)` : '';
+      this.#options.onStatus?.({ up: true, message: `redis ${this.#options.url} is back: sent ${queued} change(s) made meanwhile${writtenBack}${dropped}` });
     } catch {
       // Gone again: the next 'ready' retries.
     }

@@ -1,15 +1,14 @@
 /**
  * The index's registrations: pure state, no sockets or timers (time is passed in).
  *
- * Built for a million registrations: each one is a slot in parallel typed arrays (struct of
- * arrays), linked into three intrusive doubly-linked lists: the holders of one name, the names
- * of one server (addr, port) and the registrations made from one source address. Strings are
- * interned once per name, server and source. A registration costs about 80 bytes of arrays
- * plus its share of the interned strings, instead of several hundred for an object per entry.
+ * Built for a million registrations: each one is a slot in parallel typed arrays, linked into
+ * the lists of its name, its server and its source (registry-slots.ts). Strings are interned
+ * once per name, server and source. A registration costs about 80 bytes of arrays plus its
+ * share of the interned strings, instead of several hundred for an object per entry.
  */
-import { DigestSlab } from './digest-slab.js';
 import { InternTable } from './intern-table.js';
 import { PrefixCounts } from './prefix-counts.js';
+import { NONE, RegistrySlots } from './registry-slots.js';
 import type { Holder } from '../protocol/index-messages.js';
 import {
   ChangeFeed,
@@ -27,7 +26,6 @@ import {
 
 export type { DeregisterOutcome, RegisterOutcome, RegistryLimits, ServerListing } from './store.js';
 
-const NONE = -1;
 /**
  * A copy of `text` that holds only its own characters. A string cut from a longer one (split,
  * slice) can keep that whole string alive, and a joined one is a tree of parts; the registry
@@ -47,29 +45,8 @@ export class Registry implements RegistryStore {
   readonly #prefixes = new PrefixCounts();
   #serverAddr: string[] = [];
   #serverPort: number[] = [];
-
-  // Per-list heads, indexed by the interned id.
-  #nameHead = new Int32Array(0);
-  #nameCursor = new Int32Array(0); // round-robin position: the slot S hands out next
-  #serverHead = new Int32Array(0);
-  #sourceHead = new Int32Array(0);
-
-  // Per-registration slots.
-  #capacity = 0;
+  readonly #s = new RegistrySlots(1024);
   #count = 0;
-  #freeSlots: number[] = [];
-  #highWater = 0;
-  #regName = new Int32Array(0);
-  #regServer = new Int32Array(0);
-  #regSource = new Int32Array(0);
-  #nextByName = new Int32Array(0);
-  #prevByName = new Int32Array(0);
-  #nextByServer = new Int32Array(0);
-  #prevByServer = new Int32Array(0);
-  #nextBySource = new Int32Array(0);
-  #prevBySource = new Int32Array(0);
-  #expiresAt = new Float64Array(0);
-  readonly #digests = new DigestSlab();
   readonly #feed = new ChangeFeed();
 
   constructor(options: { ttlMs: number } & Partial<RegistryLimits>) {
@@ -79,7 +56,6 @@ export class Registry implements RegistryStore {
       maxPerSource: options.maxPerSource ?? 10_000,
       maxPerPrefix: options.maxPerPrefix ?? 50_000,
     };
-    this.#growSlots(1024);
   }
 
   /** Live and not yet swept registrations. */
@@ -97,14 +73,14 @@ export class Registry implements RegistryStore {
    */
   register(h: Holder, from: string, now: number, refreshOnly = false): RegisterOutcome {
     let found = this.#find(h);
-    if (found !== NONE && this.#expiresAt[found]! <= now) {
+    if (found !== NONE && this.#s.expiresAt[found] <= now) {
       // Past its TTL it no longer exists: start afresh (no stale digest, the new source).
       this.#remove(found, 'expired', 'local');
       found = NONE;
     }
     if (found !== NONE) {
-      this.#expiresAt[found] = now + this.#ttlMs;
-      if (h.sha256) this.#digests.set(found, h.sha256);
+      this.#s.expiresAt[found] = now + this.#ttlMs;
+      if (h.sha256) this.#s.digests.set(found, h.sha256);
       if (this.#feed.active) this.#emit('refreshed', found, 'local');
       return 'refreshed';
     }
@@ -120,8 +96,8 @@ export class Registry implements RegistryStore {
   /** Removes a registration, if it is live and was made from `from`. */
   deregister(h: Holder, from: string, now: number): DeregisterOutcome {
     const slot = this.#find(h);
-    if (slot === NONE || this.#expiresAt[slot]! <= now) return 'missing';
-    if (this.#sources.keyOf(this.#regSource[slot]!) !== from) return 'forbidden';
+    if (slot === NONE || this.#s.expiresAt[slot] <= now) return 'missing';
+    if (this.#sources.keyOf(this.#s.source[slot]) !== from) return 'forbidden';
     this.#remove(slot, 'removed', 'local');
     return 'removed';
   }
@@ -131,16 +107,16 @@ export class Registry implements RegistryStore {
     const nameId = this.#names.idOf(filename);
     if (nameId === undefined) return undefined;
     for (;;) {
-      let slot = this.#nameCursor[nameId]!;
-      if (slot === NONE) slot = this.#nameHead[nameId]!;
+      let slot = this.#s.nameCursor[nameId];
+      if (slot === NONE) slot = this.#s.nameHead[nameId]!;
       if (slot === NONE) return undefined;
-      const next = this.#nextByName[slot]!;
-      if (this.#expiresAt[slot]! <= now) {
+      const next = this.#s.nextByName[slot];
+      if (this.#s.expiresAt[slot] <= now) {
         // Moves the cursor on; when it was the last holder the head becomes NONE and we stop.
         this.#remove(slot, 'expired', 'local');
         continue;
       }
-      this.#nameCursor[nameId] = next;
+      this.#s.nameCursor[nameId] = next;
       return this.#holderAt(slot);
     }
   }
@@ -150,8 +126,8 @@ export class Registry implements RegistryStore {
     const srcId = this.#sources.idOf(from);
     if (srcId === undefined) return [];
     const removed: Holder[] = [];
-    for (let slot = this.#sourceHead[srcId]!; slot !== NONE; ) {
-      const next = this.#nextBySource[slot]!;
+    for (let slot = this.#s.sourceHead[srcId]; slot !== NONE;) {
+      const next = this.#s.nextBySource[slot];
       removed.push(this.#holderAt(slot));
       this.#remove(slot, 'left', 'local');
       slot = next;
@@ -162,8 +138,8 @@ export class Registry implements RegistryStore {
   /** Removes registrations whose TTL has passed; calls `onExpired` for each. */
   expire(now: number, onExpired?: (h: Holder) => void): number {
     let removed = 0;
-    for (let slot = 0; slot < this.#highWater; slot++) {
-      if (this.#regName[slot] === NONE || this.#expiresAt[slot]! > now) continue;
+    for (let slot = 0; slot < this.#s.highWater; slot++) {
+      if (this.#s.name[slot] === NONE || this.#s.expiresAt[slot] > now) continue;
       onExpired?.(this.#holderAt(slot));
       this.#remove(slot, 'expired', 'local');
       removed++;
@@ -175,10 +151,10 @@ export class Registry implements RegistryStore {
   *servers(now: number): Generator<ServerListing> {
     for (const [, serverId] of this.#servers.entries()) {
       const names: string[] = [];
-      for (let slot = this.#serverHead[serverId]!; slot !== NONE; slot = this.#nextByServer[slot]!) {
-        if (this.#expiresAt[slot]! > now) names.push(this.#names.keyOf(this.#regName[slot]!));
+      for (let slot = this.#s.serverHead[serverId]; slot !== NONE; slot = this.#s.nextByServer[slot]!) {
+        if (this.#s.expiresAt[slot] > now) names.push(this.#names.keyOf(this.#s.name[slot]));
       }
-      if (names.length > 0) yield { addr: this.#serverAddr[serverId]!, port: this.#serverPort[serverId]!, names: names.reverse() };
+      if (names.length > 0) yield { addr: this.#serverAddr[serverId], port: this.#serverPort[serverId], names: names.reverse() };
     }
   }
 
@@ -187,8 +163,8 @@ export class Registry implements RegistryStore {
     let count = 0;
     let looked = 0;
     for (const [, serverId] of this.#servers.entries()) {
-      for (let slot = this.#serverHead[serverId]!; slot !== NONE; slot = this.#nextByServer[slot]!) {
-        if (this.#expiresAt[slot]! > now) {
+      for (let slot = this.#s.serverHead[serverId]; slot !== NONE; slot = this.#s.nextByServer[slot]!) {
+        if (this.#s.expiresAt[slot] > now) {
           count++;
           break;
         }
@@ -204,9 +180,9 @@ export class Registry implements RegistryStore {
   }
 
   *entries(now: number): Generator<StoreEntry> {
-    for (let slot = 0; slot < this.#highWater; slot++) {
-      if (this.#regName[slot] === NONE || this.#expiresAt[slot]! <= now) continue;
-      yield { holder: this.#holderAt(slot), from: this.#sources.keyOf(this.#regSource[slot]!), expiresAt: this.#expiresAt[slot]! };
+    for (let slot = 0; slot < this.#s.highWater; slot++) {
+      if (this.#s.name[slot] === NONE || this.#s.expiresAt[slot] <= now) continue;
+      yield { holder: this.#holderAt(slot), from: this.#sources.keyOf(this.#s.source[slot]), expiresAt: this.#s.expiresAt[slot] };
     }
   }
 
@@ -215,20 +191,20 @@ export class Registry implements RegistryStore {
     const slot = this.#find(holder);
     if (change.kind !== 'added' && change.kind !== 'refreshed') {
       // Only what that index removed: not a registration made since from elsewhere or refreshed.
-      const same = slot !== NONE && this.#sources.keyOf(this.#regSource[slot]!) === from;
-      if (same && (change.kind !== 'expired' || this.#expiresAt[slot]! <= expiresAt)) this.#remove(slot, change.kind, 'replicated');
+      const same = slot !== NONE && this.#sources.keyOf(this.#s.source[slot]) === from;
+      if (same && (change.kind !== 'expired' || this.#s.expiresAt[slot] <= expiresAt)) this.#remove(slot, change.kind, 'replicated');
       return;
     }
     if (slot === NONE) {
       this.#insert(holder, from, expiresAt, 'replicated');
-    } else if (expiresAt >= this.#expiresAt[slot]!) {
-      if (this.#sources.keyOf(this.#regSource[slot]!) !== from) {
+    } else if (expiresAt >= this.#s.expiresAt[slot]) {
+      if (this.#sources.keyOf(this.#s.source[slot]) !== from) {
         this.#remove(slot, 'removed', 'replicated');
         this.#insert(holder, from, expiresAt, 'replicated');
         return;
       }
-      this.#expiresAt[slot] = expiresAt;
-      if (holder.sha256) this.#digests.set(slot, holder.sha256);
+      this.#s.expiresAt[slot] = expiresAt;
+      if (holder.sha256) this.#s.digests.set(slot, holder.sha256);
       if (this.#feed.active) this.#emit('refreshed', slot, 'replicated');
     }
   }
@@ -246,131 +222,55 @@ export class Registry implements RegistryStore {
     const serverId = this.#servers.idOf(`${h.addr};${h.port}`);
     if (serverId === undefined) return NONE;
     if (this.#names.refs(nameId) <= this.#servers.refs(serverId)) {
-      for (let s = this.#nameHead[nameId]!; s !== NONE; s = this.#nextByName[s]!) if (this.#regServer[s] === serverId) return s;
+      for (let s = this.#s.nameHead[nameId]; s !== NONE; s = this.#s.nextByName[s]!) if (this.#s.server[s] === serverId) return s;
     } else {
-      for (let s = this.#serverHead[serverId]!; s !== NONE; s = this.#nextByServer[s]!) if (this.#regName[s] === nameId) return s;
+      for (let s = this.#s.serverHead[serverId]; s !== NONE; s = this.#s.nextByServer[s]!) if (this.#s.name[s] === nameId) return s;
     }
     return NONE;
   }
 
   #holderAt(slot: number): Holder {
-    const serverId = this.#regServer[slot]!;
+    const serverId = this.#s.server[slot];
     return {
-      port: this.#serverPort[serverId]!,
-      addr: this.#serverAddr[serverId]!,
-      filename: this.#names.keyOf(this.#regName[slot]!),
-      sha256: this.#digests.get(slot),
+      port: this.#serverPort[serverId],
+      addr: this.#serverAddr[serverId],
+      filename: this.#names.keyOf(this.#s.name[slot]),
+      sha256: this.#s.digests.get(slot),
     };
   }
 
   /** A new registration; no caps (the callers check them where they apply). */
   #insert(h: Holder, from: string, expiresAt: number, origin: ChangeOrigin): void {
-    const slot = this.#allocSlot();
     const nameId = this.#names.acquire(h.filename);
     const serverId = this.#servers.acquire(`${h.addr};${h.port}`);
     const srcId = this.#sources.acquire(from);
     this.#prefixes.add(srcId, from);
-    this.#ensureHeads();
+    this.#s.ensureHeads(this.#names.capacity, this.#servers.capacity, this.#sources.capacity);
     if (this.#servers.refs(serverId) === 1) {
       // A new server (the same addr and port as before otherwise): keep its own copy of addr.
       this.#serverAddr[serverId] = ownCopy(h.addr);
       this.#serverPort[serverId] = h.port;
     }
-
-    this.#regName[slot] = nameId;
-    this.#regServer[slot] = serverId;
-    this.#regSource[slot] = srcId;
-    this.#expiresAt[slot] = expiresAt;
-    this.#digests.clear(slot);
-    if (h.sha256) this.#digests.set(slot, h.sha256);
-    this.#link(this.#nameHead, this.#nextByName, this.#prevByName, nameId, slot);
-    this.#link(this.#serverHead, this.#nextByServer, this.#prevByServer, serverId, slot);
-    this.#link(this.#sourceHead, this.#nextBySource, this.#prevBySource, srcId, slot);
+    const slot = this.#s.fill(nameId, serverId, srcId, expiresAt);
+    if (h.sha256) this.#s.digests.set(slot, h.sha256);
     this.#count++;
     if (this.#feed.active) this.#emit('added', slot, origin);
   }
 
   #emit(kind: ChangeKind, slot: number, origin: ChangeOrigin): void {
-    const from = this.#sources.keyOf(this.#regSource[slot]!);
-    this.#feed.emit({ kind, holder: this.#holderAt(slot), from, expiresAt: this.#expiresAt[slot]!, origin });
+    const from = this.#sources.keyOf(this.#s.source[slot]);
+    this.#feed.emit({ kind, holder: this.#holderAt(slot), from, expiresAt: this.#s.expiresAt[slot], origin });
   }
 
   #remove(slot: number, kind: ChangeKind, origin: ChangeOrigin): void {
     if (this.#feed.active) this.#emit(kind, slot, origin);
-    const nameId = this.#regName[slot]!;
-    const serverId = this.#regServer[slot]!;
-    const srcId = this.#regSource[slot]!;
-    if (this.#nameCursor[nameId] === slot) this.#nameCursor[nameId] = this.#nextByName[slot]!;
-    this.#unlink(this.#nameHead, this.#nextByName, this.#prevByName, nameId, slot);
-    this.#unlink(this.#serverHead, this.#nextByServer, this.#prevByServer, serverId, slot);
-    this.#unlink(this.#sourceHead, this.#nextBySource, this.#prevBySource, srcId, slot);
-    if (this.#names.release(nameId)) this.#nameCursor[nameId] = NONE;
+    const nameId = this.#s.name[slot];
+    const serverId = this.#s.server[slot];
+    const srcId = this.#s.source[slot];
+    this.#s.free(slot);
+    if (this.#names.release(nameId)) this.#s.nameCursor[nameId] = NONE;
     if (this.#servers.release(serverId)) this.#serverAddr[serverId] = '';
     this.#prefixes.remove(srcId, this.#sources.release(srcId));
-    this.#regName[slot] = NONE;
-    this.#freeSlots.push(slot);
     this.#count--;
   }
-
-  #link(heads: Int32Array, next: Int32Array, prev: Int32Array, list: number, slot: number): void {
-    const head = heads[list]!;
-    next[slot] = head;
-    prev[slot] = NONE;
-    if (head !== NONE) prev[head] = slot;
-    heads[list] = slot;
-  }
-
-  #unlink(heads: Int32Array, next: Int32Array, prev: Int32Array, list: number, slot: number): void {
-    const p = prev[slot]!;
-    const n = next[slot]!;
-    if (p === NONE) heads[list] = n;
-    else next[p] = n;
-    if (n !== NONE) prev[n] = p;
-  }
-
-  #allocSlot(): number {
-    const reused = this.#freeSlots.pop();
-    if (reused !== undefined) return reused;
-    if (this.#highWater === this.#capacity) this.#growSlots(this.#capacity * 2);
-    return this.#highWater++;
-  }
-
-  #growSlots(capacity: number): void {
-    const grow = <T extends Int32Array | Float64Array>(old: T, make: (n: number) => T, fill?: number): T => {
-      const next = make(capacity);
-      if (fill !== undefined) next.fill(fill);
-      next.set(old);
-      return next;
-    };
-    const i32 = (n: number) => new Int32Array(n);
-    this.#regName = grow(this.#regName, i32, NONE);
-    this.#regServer = grow(this.#regServer, i32);
-    this.#regSource = grow(this.#regSource, i32);
-    this.#nextByName = grow(this.#nextByName, i32);
-    this.#prevByName = grow(this.#prevByName, i32);
-    this.#nextByServer = grow(this.#nextByServer, i32);
-    this.#prevByServer = grow(this.#prevByServer, i32);
-    this.#nextBySource = grow(this.#nextBySource, i32);
-    this.#prevBySource = grow(this.#prevBySource, i32);
-    this.#expiresAt = grow(this.#expiresAt, (n) => new Float64Array(n));
-    this.#digests.grow(capacity);
-    this.#capacity = capacity;
-  }
-
-  /** Makes each list's head array cover every id of its own table. */
-  #ensureHeads(): void {
-    if (this.#nameHead.length < this.#names.capacity) {
-      this.#nameHead = widen(this.#nameHead, this.#names.capacity);
-      this.#nameCursor = widen(this.#nameCursor, this.#names.capacity);
-    }
-    if (this.#serverHead.length < this.#servers.capacity) this.#serverHead = widen(this.#serverHead, this.#servers.capacity);
-    if (this.#sourceHead.length < this.#sources.capacity) this.#sourceHead = widen(this.#sourceHead, this.#sources.capacity);
-  }
-}
-
-/** A copy of a head array with room for `need` ids (at least doubled), new entries NONE. */
-function widen(old: Int32Array<ArrayBuffer>, need: number): Int32Array<ArrayBuffer> {
-  const next = new Int32Array(Math.max(need, old.length * 2, 256)).fill(NONE);
-  next.set(old);
-  return next;
 }

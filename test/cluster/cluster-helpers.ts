@@ -47,7 +47,7 @@ export async function ask(c: UdpClient, port: number, type: string, data: string
 }
 
 /** Polls `probe` until it returns true (or `timeoutMs` passes); returns whether it did. */
-export async function eventually(probe: () => Promise<boolean>, timeoutMs = 3000): Promise<boolean> {
+export async function eventually(probe: () => boolean | Promise<boolean>, timeoutMs = 3000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await probe()) return true;

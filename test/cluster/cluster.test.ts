@@ -8,8 +8,7 @@ import { ask, client, closeAll, eventually, newPrefix, startIndex, type ClusterI
 import { describeWithRedis, useRedisServer } from './redis-server.js';
 import { rawPdu, type UdpClient } from '../helpers/udp.js';
 
-const holds = (c: UdpClient, index: { port: number }, name: string, port = 9100) =>
-  ask(c, index.port, 'S', name, 300).then((r) => r === `S ${port};127.0.0.1;${name}`);
+const holds = (c: UdpClient, index: { port: number }, name: string, port = 9100) => ask(c, index.port, 'S', name, 300).then((r) => r === `S ${port};127.0.0.1;${name}`);
 const allHold = async (c: UdpClient, indexes: ClusterIndex[], names: string[]) => {
   for (const index of indexes) for (const name of names) if (!(await holds(c, index, name))) return false;
   return true;
@@ -54,7 +53,7 @@ describeWithRedis('index cluster through Redis', () => {
     first.child.kill('SIGKILL');
     await first.stop();
     expect(await ask(c, a.port, 'R', '9100;;late')).toBe('A late'); // while it is down
-    expect(await eventually(async () => a.store.pending === 0)).toBe(true); // 'late' is in Redis
+    expect(await eventually(() => Promise.resolve(a.store.pending === 0))).toBe(true); // 'late' is in Redis
     const again = await startService(BIN.index, args, portLine);
     try {
       expect(again.lines.some((l) => /loaded 51 registration\(s\)/.test(l))).toBe(true);
@@ -68,7 +67,7 @@ describeWithRedis('index cluster through Redis', () => {
     const prefix = newPrefix();
     const indexes = await Promise.all([0, 1, 2].map(() => startIndex(redis, prefix, 0.6)));
     const c = await client();
-    expect(await ask(c, indexes[0]!.port, 'R', '9100;;short')).toBe('A short');
+    expect(await ask(c, indexes[0].port, 'R', '9100;;short')).toBe('A short');
     expect(await eventually(() => allHold(c, indexes, ['short']))).toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 650));
     expect(await noneHold(c, indexes, 'short')).toBe(true);
@@ -79,12 +78,12 @@ describeWithRedis('index cluster through Redis', () => {
     const [a, b, cIndex] = await Promise.all([0, 1, 2].map(() => startIndex(redis, prefix)));
     const owner = await client('127.0.0.1');
     const stranger = await client('127.0.0.2');
-    expect(await ask(owner, a!.port, 'R', '9100;;mine')).toBe('A mine');
-    expect(await eventually(() => holds(owner, b!, 'mine'))).toBe(true);
-    expect(await ask(stranger, b!.port, 'T', '9100;127.0.0.1;mine')).toMatch(/^E 5;/);
-    expect(await holds(owner, a!, 'mine')).toBe(true);
-    expect(await ask(owner, b!.port, 'T', '9100;127.0.0.1;mine')).toBe('A mine');
-    expect(await eventually(() => noneHold(owner, [a!, cIndex!], 'mine'))).toBe(true);
+    expect(await ask(owner, a.port, 'R', '9100;;mine')).toBe('A mine');
+    expect(await eventually(() => holds(owner, b, 'mine'))).toBe(true);
+    expect(await ask(stranger, b.port, 'T', '9100;127.0.0.1;mine')).toMatch(/^E 5;/);
+    expect(await holds(owner, a, 'mine')).toBe(true);
+    expect(await ask(owner, b.port, 'T', '9100;127.0.0.1;mine')).toBe('A mine');
+    expect(await eventually(() => noneHold(owner, [a, cIndex], 'mine'))).toBe(true);
   });
 
   it("E 1 at one index removes that sender's registrations at every index", async () => {
@@ -93,10 +92,10 @@ describeWithRedis('index cluster through Redis', () => {
     const [a, b] = indexes;
     const leaver = await client('127.0.0.1');
     const stayer = await client('127.0.0.2');
-    for (const name of ['x1', 'x2']) expect(await ask(leaver, a!.port, 'R', `9100;;${name}`)).toBe(`A ${name}`);
-    expect(await ask(stayer, a!.port, 'R', '9100;;kept')).toBe('A kept');
+    for (const name of ['x1', 'x2']) expect(await ask(leaver, a.port, 'R', `9100;;${name}`)).toBe(`A ${name}`);
+    expect(await ask(stayer, a.port, 'R', '9100;;kept')).toBe('A kept');
     expect(await eventually(() => allHold(leaver, indexes, ['x1', 'x2']))).toBe(true);
-    await leaver.send(rawPdu('E', '1;bye'), b!.port);
+    await leaver.send(rawPdu('E', '1;bye'), b.port);
     expect(await eventually(async () => (await noneHold(leaver, indexes, 'x1')) && (await noneHold(leaver, indexes, 'x2')))).toBe(true);
     for (const index of indexes) expect(await ask(stayer, index.port, 'S', 'kept')).toBe('S 9100;127.0.0.2;kept');
   });
@@ -105,17 +104,17 @@ describeWithRedis('index cluster through Redis', () => {
     const prefix = newPrefix();
     const [a, b] = await Promise.all([0, 1].map(() => startIndex(redis, prefix)));
     const c = await client();
-    expect(await ask(c, a!.port, 'R', '9100;;before')).toBe('A before');
-    expect(await eventually(() => holds(c, b!, 'before'))).toBe(true);
+    expect(await ask(c, a.port, 'R', '9100;;before')).toBe('A before');
+    expect(await eventually(() => holds(c, b, 'before'))).toBe(true);
     await redis.stop();
     const during = ['d0', 'd1', 'd2', 'd3', 'e0', 'e1', 'e2', 'e3'];
-    for (const name of during) expect(await ask(c, (name < 'e' ? a : b)!.port, 'R', `9100;;${name}`)).toBe(`A ${name}`);
-    expect(await holds(c, a!, 'before')).toBe(true); // reads go on from memory
-    expect(await eventually(async () => a!.statuses.length > 0 && b!.statuses.length > 0)).toBe(true);
-    expect(a!.statuses[0]).toMatch(/unreachable/);
+    for (const name of during) expect(await ask(c, (name < 'e' ? a : b).port, 'R', `9100;;${name}`)).toBe(`A ${name}`);
+    expect(await holds(c, a, 'before')).toBe(true); // reads go on from memory
+    expect(await eventually(() => Promise.resolve(a.statuses.length > 0 && b.statuses.length > 0))).toBe(true);
+    expect(a.statuses[0]).toMatch(/unreachable/);
     await redis.restart(); // empty: no persistence
-    expect(await eventually(() => allHold(c, [a!, b!], ['before', ...during]), 5000)).toBe(true);
-    expect(a!.statuses.at(-1)).toMatch(/is back/);
+    expect(await eventually(() => allHold(c, [a, b], ['before', ...during]), 5000)).toBe(true);
+    expect(a.statuses.at(-1)).toMatch(/is back/);
     const late = await startIndex(redis, prefix);
     expect(await allHold(c, [late], ['before', ...during])).toBe(true);
   });

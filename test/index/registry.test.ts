@@ -46,7 +46,12 @@ describe('Registry: register, refresh, search', () => {
     r.register(h('a', '10.0.0.1', 1, sha('x')), '10.0.0.1', 0);
     r.register(h('a', '10.0.0.2', 1), '10.0.0.2', 0);
     const seen = new Map([r.nextHolder('a', 0)!, r.nextHolder('a', 0)!].map((x) => [x.addr, x.sha256]));
-    expect(seen).toEqual(new Map([['10.0.0.1', sha('x')], ['10.0.0.2', undefined]]));
+    expect(seen).toEqual(
+      new Map([
+        ['10.0.0.1', sha('x')],
+        ['10.0.0.2', undefined],
+      ]),
+    );
   });
 
   it('hands out the holders of a name in turn (round robin)', () => {
@@ -117,8 +122,8 @@ describe('Registry: TTL', () => {
     r.register(h('a'), '10.0.0.1', 0);
     r.register(h('b'), '10.0.0.1', 500);
     expect(r.nextHolder('a', TTL - 1)).toEqual(h('a'));
-    expect(listing(r, TTL - 1)[0]!.names).toEqual(['a', 'b']);
-    expect(listing(r, TTL)[0]!.names).toEqual(['b']);
+    expect(listing(r, TTL - 1)[0].names).toEqual(['a', 'b']);
+    expect(listing(r, TTL)[0].names).toEqual(['b']);
     expect(r.deregister(h('a'), '10.0.0.1', TTL)).toBe('missing');
     const expired: Holder[] = [];
     expect(r.expire(TTL, (x) => expired.push(x))).toBe(1);
@@ -233,8 +238,27 @@ const SOURCES = ['10.0.0.1', '10.0.0.2', '10.0.0.3'];
 const DIGESTS = [undefined, sha('1'), sha('2')];
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ op: fc.constant('register' as const), name: fc.constantFrom(...NAMES), addr: fc.constantFrom(...ADDRS), port: fc.constantFrom(...PORTS), source: fc.constantFrom(...SOURCES), sha: fc.constantFrom(...DIGESTS) }) },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant('deregister' as const), name: fc.constantFrom(...NAMES), addr: fc.constantFrom(...ADDRS), port: fc.constantFrom(...PORTS), source: fc.constantFrom(...SOURCES) }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      op: fc.constant('register' as const),
+      name: fc.constantFrom(...NAMES),
+      addr: fc.constantFrom(...ADDRS),
+      port: fc.constantFrom(...PORTS),
+      source: fc.constantFrom(...SOURCES),
+      sha: fc.constantFrom(...DIGESTS),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('deregister' as const),
+      name: fc.constantFrom(...NAMES),
+      addr: fc.constantFrom(...ADDRS),
+      port: fc.constantFrom(...PORTS),
+      source: fc.constantFrom(...SOURCES),
+    }),
+  },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('search' as const), name: fc.constantFrom(...NAMES) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('leave' as const), source: fc.constantFrom(...SOURCES) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('expire' as const) }) },
@@ -286,7 +310,10 @@ function runModel(ops: Op[]): void {
         break;
       }
       case 'leave': {
-        const removed = r.leave(op.source).map((x) => keyOf(x.addr, x.port, x.filename)).sort();
+        const removed = r
+          .leave(op.source)
+          .map((x) => keyOf(x.addr, x.port, x.filename))
+          .sort();
         const want = [...model].filter(([, e]) => e.source === op.source).map(([k]) => k);
         // leave() may also return expired registrations it had not swept yet; live ones must all be there.
         expect(removed).toEqual(expect.arrayContaining(want.filter((k) => model.get(k)!.expiresAt > now)));
@@ -308,7 +335,7 @@ function runModel(ops: Op[]): void {
     for (const [k] of live()) {
       const [addr, port, name] = k.split('|');
       const server = `${addr}|${port}`;
-      want.set(server, [...(want.get(server) ?? []), name!].sort());
+      want.set(server, [...(want.get(server) ?? []), name].sort());
     }
     const got = new Map(listing(r, now).map((s) => [`${s.addr}|${s.port}`, [...s.names].sort()]));
     expect(got).toEqual(want);
@@ -338,8 +365,8 @@ describe('Registry: model-based', () => {
     const names = Array.from({ length: 400 }, (_, i) => `file-${i}`);
     const addrs = Array.from({ length: 30 }, (_, i) => `10.1.${i >> 4}.${i & 15}`);
     for (let step = 0; step < 30_000; step++) {
-      const name = names[rand(names.length)]!;
-      const addr = addrs[rand(addrs.length)]!;
+      const name = names[rand(names.length)];
+      const addr = addrs[rand(addrs.length)];
       const port = 1 + rand(10);
       const k = keyOf(addr, port, name);
       const roll = rand(10);
@@ -369,7 +396,7 @@ describe('Registry: model-based', () => {
     // Everything can be removed again, leaving a clean registry.
     for (const k of model.keys()) {
       const [addr, port, name] = k.split('|');
-      expect(r.deregister(h(name!, addr!, Number(port)), addr!, 0)).toBe('removed');
+      expect(r.deregister(h(name, addr, Number(port)), addr, 0)).toBe('removed');
     }
     expect(r.size).toBe(0);
     expect(listing(r, 0)).toEqual([]);
