@@ -20,7 +20,7 @@ import { ListStreamer } from '../../src/index/list-streamer.js';
 import { Registry } from '../../src/index/registry.js';
 import { TokenBuckets } from '../../src/index/token-buckets.js';
 import type { RegistryStore } from '../../src/index/store.js';
-import { encodeHolder, encodeList, encodeSearch } from '../../src/protocol/index-messages.js';
+import { encodeHolder, encodeSearch } from '../../src/protocol/index-messages.js';
 import { BENCH_SHA256, benchName, median, parseArgs } from './measure.js';
 
 const TTL_MS = 3_600_000;
