@@ -9,41 +9,11 @@ import { formatHostPort } from '../protocol/fields.js';
 import type { ContentHeader } from '../protocol/transfer-messages.js';
 import { encodeDownload } from '../protocol/transfer-messages.js';
 import { TransferParser, type TransferAnswer } from '../protocol/transfer-parser.js';
+import { ReadBuffers } from './read-buffers.js';
 
-/**
- * Socket reads go into buffers of this size instead of Node's 64 KiB: a read costs a system
- * call and a callback whatever its size, and the main thread also has the SHA-256 to do
- * (1 MiB reads: client CPU 2.9 -> 2.5 s per GiB, see docs/benchmarks.md).
- */
-const READ_BUFFER_SIZE = 1024 * 1024;
-
-/**
- * The buffers the socket reads into (net's `onread`). Reads fill one 1 MiB buffer one after
- * another, each read handed on as a view of the part it filled (payload slices go to the sink
- * without a copy); once less than a quarter is left, the next read gets a fresh buffer. So a
- * buffer is shared by the reads that filled it instead of being pinned whole by one 300 KiB
- * read, and memory kept alive by the data still on its way to disk stays close to that data.
- * A small read is copied out, so a trickle of tiny reads cannot pin a megabyte.
- */
-class ReadBuffers {
-  #current = Buffer.allocUnsafe(READ_BUFFER_SIZE);
-  #used = 0;
-
-  /** The buffer for the next read (net calls it after every read). */
-  readonly next = (): Buffer => this.#current.subarray(this.#used);
-
-  /** The `n` bytes just read, as a Buffer the caller may keep. */
-  take(n: number): Buffer {
-    if (n < 16 * 1024) return Buffer.from(this.#current.subarray(this.#used, this.#used + n));
-    const chunk = this.#current.subarray(this.#used, this.#used + n);
-    this.#used += n;
-    if (READ_BUFFER_SIZE - this.#used < READ_BUFFER_SIZE / 4) {
-      this.#current = Buffer.allocUnsafe(READ_BUFFER_SIZE);
-      this.#used = 0;
-    }
-    return chunk;
-  }
-}
+// Socket reads go into 1 MiB buffers instead of Node's 64 KiB (see read-buffers.ts): a read
+// costs a system call and a callback whatever its size, and the main thread also has the
+// SHA-256 to do (1 MiB reads: client CPU 2.9 -> 2.5 s per GiB, see docs/benchmarks.md).
 
 export interface ContentConnectionOptions {
   /** Give up when the holder sends nothing for this long. Default 15 s. */
@@ -64,12 +34,19 @@ export class ContentConnection {
   #earlyComplete = false;
   #onFailure: ((err: PeerdexError) => void) | undefined;
 
-  private constructor(socket: net.Socket, label: string, idleTimeoutMs: number, reads: { deliver: (chunk: Buffer) => void }) {
+  readonly #buffers: ReadBuffers;
+
+  private constructor(socket: net.Socket, label: string, idleTimeoutMs: number, reads: { deliver: (chunk: Buffer) => void }, buffers: ReadBuffers) {
     this.#socket = socket;
     this.label = label;
+    this.#buffers = buffers;
     this.#parser = new TransferParser({
       onAnswer: (a) => this.#onAnswer?.(a),
-      onPayload: (d) => (this.#onPayload ? this.#onPayload(d) : this.#early.push(d)),
+      onPayload: (d) => {
+        buffers.hold(d);
+        if (this.#onPayload) this.#onPayload(d);
+        else this.#early.push(d);
+      },
       onComplete: () => (this.#onComplete ? this.#onComplete() : (this.#earlyComplete = true)),
     });
     reads.deliver = (chunk: Buffer) => {
@@ -95,6 +72,7 @@ export class ContentConnection {
         buffer: buffers.next,
         callback: (n: number) => {
           reads.deliver(buffers.take(n));
+          buffers.settle();
           return true; // pausing is done with socket.pause(), by the connection
         },
       };
@@ -109,7 +87,7 @@ export class ContentConnection {
       socket.once('connect', () => {
         socket.off('error', onError);
         socket.setTimeout(0);
-        resolve(new ContentConnection(socket, label, options.idleTimeoutMs ?? 15_000, reads));
+        resolve(new ContentConnection(socket, label, options.idleTimeoutMs ?? 15_000, reads, buffers));
       });
     });
   }
@@ -180,6 +158,14 @@ export class ContentConnection {
         resolve();
       };
     });
+  }
+
+  /**
+   * The consumer is done with a payload slice it was given (it is written): its memory may be
+   * read into again. Optional: a slice never released is simply not reused.
+   */
+  release(data: Buffer): void {
+    this.#buffers.release(data);
   }
 
   /** Closes the connection; a request or receive still waiting rejects. Idempotent. */

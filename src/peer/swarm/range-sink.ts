@@ -21,6 +21,8 @@ export interface RangeSinkOptions {
   skip: (i: number) => boolean;
   /** Shared download rate limit: bytes are taken from it before they are written. */
   limiter?: { take(n: number): Promise<void> } | undefined;
+  /** Hands back each chunk once it is written (or dropped): its memory may be read into again. */
+  release?: ((chunk: Buffer) => void) | undefined;
 }
 
 export class RangeSink extends Writable {
@@ -66,8 +68,22 @@ export class RangeSink extends Writable {
   }
 
   override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
-    this.#busy = this.#take(chunks.map((c) => c.chunk));
-    this.#busy.then(() => callback(), callback);
+    const data = chunks.map((c) => c.chunk);
+    this.#busy = this.#take(data);
+    // Once #take has settled nothing reads these chunks any more (written, copied, or dropped).
+    const release = () => {
+      if (this.#o.release) for (const chunk of data) this.#o.release(chunk);
+    };
+    this.#busy.then(
+      () => {
+        release();
+        callback();
+      },
+      (err: Error) => {
+        release();
+        callback(err);
+      },
+    );
   }
 
   async #take(chunks: Buffer[]): Promise<void> {

@@ -302,7 +302,8 @@ export class SwarmDownload {
     const end = map.range(a.first + a.count - 1);
     const length = end.offset + end.length - offset;
     const started = Date.now();
-    const header = await f.conn!.request(this.#o.filename, offset, length);
+    const conn = f.conn!;
+    const header = await conn.request(this.#o.filename, offset, length);
     if (header.sha256 !== this.#ref.sha256) throw new PeerdexError('ERR_INTEGRITY', `holder ${key} offers content whose SHA-256 (${header.sha256}) is not ${this.#ref.sha256}`);
     if (header.size !== length) throw new PeerdexError('ERR_INTEGRITY', `holder ${key} answered a request for ${length} bytes with a header of ${header.size}`);
     const sink = new RangeSink({
@@ -314,6 +315,7 @@ export class SwarmDownload {
       skip: (i) => map.isDone(i) || (this.#claimed.get(i) ?? a.id) !== a.id,
       onPiece: (i, data) => this.#pieceDone(f, i, data),
       limiter: this.#o.limiter,
+      release: (chunk) => conn.release(chunk),
     });
     f.sink = sink;
     sink.on('error', (err) => {
