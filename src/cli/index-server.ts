@@ -215,9 +215,10 @@ async function openSharedStore(url: string, logger: EventLogger) {
     prefix: argv['redis-prefix'],
     ttlMs: argv.ttl * 1000,
     limits: limitsFromFlags(),
-    onStatus: ({ message }) => logger.log('info', message, { event: 'redis-status' }),
+    // Redis going away is a warning (something to alert on); it coming back is news.
+    onStatus: ({ up, message }) => logger.log(up ? 'info' : 'warn', message, { event: 'redis-status', up, redis: redisLabel(url) }),
   });
-  logger.log('info', `loaded ${store.size} registration(s) from ${url} (prefix ${argv['redis-prefix']})`, {
+  logger.log('info', `loaded ${store.size} registration(s) from ${redisLabel(url)} (prefix ${argv['redis-prefix']})`, {
     event: 'loaded',
     registrations: store.size,
     redis: redisLabel(url),
@@ -232,7 +233,15 @@ async function openHttp(server: IndexServer, text: string, logger: EventLogger) 
   const { host, port } = parseListenAddress(text);
   const cluster = argv.redis === undefined ? undefined : { redis: redisLabel(argv.redis), prefix: argv['redis-prefix'] };
   const web = await IndexHttpServer.listen({ server, host, port, cluster });
-  logger.log('info', `status page and API on ${web.url} (metrics at ${web.url}metrics)`, { event: 'http-listening', url: web.url, port: web.address().port });
+  const bound = web.address().address;
+  // A page bound to every address must not be logged as if it were loopback only.
+  const where = bound === '0.0.0.0' || bound === '::' ? `, listening on every address (${bound}), port ${web.address().port}` : '';
+  logger.log('info', `status page and API on ${web.url}${where} (metrics at ${web.url}metrics)`, {
+    event: 'http-listening',
+    url: web.url,
+    address: bound,
+    port: web.address().port,
+  });
   return web;
 }
 

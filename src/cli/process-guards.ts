@@ -27,7 +27,7 @@ export function untilStopSignal(onFirst?: (signal: NodeJS.Signals) => void, prog
       if (first) {
         // A progress line may be half drawn with the cursor hidden: end it, show the cursor.
         if (process.stdout.isTTY) process.stdout.write('\x1b[?25h\n');
-        process.stderr.write(`${prog}: ${signal} again: quitting now (partial downloads are kept)\n`);
+        process.stderr.write(`${prog}: ${signal} again: quitting now${prog === 'peer' ? ' (partial downloads are kept)' : ''}\n`);
         process.exit(130);
       }
       first = signal;

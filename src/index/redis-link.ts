@@ -14,6 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { PeerdexError } from '../protocol/errors.js';
 import { CHANGES_SCRIPT, STREAM_KEEP, changeLine, fieldOfLine, keysOf, parseStreamEntry, streamId, writeBackLine, type ChangesRedis, type Keys } from './redis-changes.js';
 import { Outbox } from './redis-outbox.js';
 import { loadSnapshot, reconcile, takeSnapshot } from './redis-snapshot.js';
@@ -39,6 +40,8 @@ const READ_BLOCK_MS = 1000;
 export class RedisLink {
   readonly #id = randomUUID();
   readonly #options: RedisLinkOptions;
+  /** The URL as logs may show it: without a password. */
+  readonly #label: string;
   readonly #keys: Keys;
   readonly #redis: Redis & ChangesRedis;
   readonly #reader: Redis;
@@ -66,6 +69,7 @@ export class RedisLink {
 
   constructor(options: RedisLinkOptions) {
     this.#options = options;
+    this.#label = withoutPassword(options.url);
     this.#now = options.now ?? Date.now;
     this.#keys = keysOf(options.prefix);
     const common = {
@@ -103,7 +107,9 @@ export class RedisLink {
     } catch (err) {
       await this.close();
       const reason = this.#lastError || (err instanceof Error ? err.message : String(err));
-      throw new Error(`cannot use redis ${this.#options.url}: ${reason} (is redis-server running?)`, { cause: err });
+      // Only a Redis that is not there gets the hint; a refused password or database does not.
+      const hint = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|no answer|closed/i.test(reason) ? ' (is redis-server running?)' : '';
+      throw new PeerdexError('ERR_CONNECTION', `cannot use redis ${this.#label}: ${reason}${hint}`, { cause: err });
     } finally {
       clearTimeout(timer);
     }
@@ -178,7 +184,7 @@ export class RedisLink {
       this.#lastSeq = snapshot.seq;
       this.#options.onStatus?.({
         up: this.#up,
-        message: `redis ${this.#options.url}: this index fell behind the change stream (${missed} change(s) trimmed unread): reloaded ${counts.loaded} registration(s), dropped ${counts.dropped}`,
+        message: `redis ${this.#label}: this index fell behind the change stream (${missed} change(s) trimmed unread): reloaded ${counts.loaded} registration(s), dropped ${counts.dropped}`,
       });
     } catch {
       await sleep(50); // the next read finds the hole again
@@ -270,7 +276,7 @@ export class RedisLink {
     this.#tellCaughtUp(false);
     if (!this.#up || this.#closed) return;
     this.#up = false;
-    this.#options.onStatus?.({ up: false, message: `redis ${this.#options.url} unreachable (${message}): answering from memory` });
+    this.#options.onStatus?.({ up: false, message: `redis ${this.#label} unreachable (${message}): answering from memory` });
   }
 
   async #onReady(): Promise<void> {
@@ -302,7 +308,7 @@ export class RedisLink {
       const lost = this.#outbox.removalsDropped;
       this.#outbox.removalsDropped = 0;
       const dropped = lost > 0 ? ` (${lost} removal(s) made meanwhile were dropped: they expire at their TTL)` : '';
-      this.#options.onStatus?.({ up: true, message: `redis ${this.#options.url} is back: sent ${queued} change(s) made meanwhile${writtenBack}${dropped}` });
+      this.#options.onStatus?.({ up: true, message: `redis ${this.#label} is back: sent ${queued} change(s) made meanwhile${writtenBack}${dropped}` });
     } catch {
       // Gone again: the next 'ready' retries.
     }
@@ -315,3 +321,15 @@ export class RedisLink {
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** `redis://:secret@host:6379/0` as `redis://host:6379/0`: a URL that may be logged. */
+export function withoutPassword(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return url.replace(/\/\/[^@/]*@/, '//');
+  }
+}

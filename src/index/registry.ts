@@ -23,6 +23,10 @@ import {
   type StoreChange,
   type StoreEntry,
 } from './store.js';
+import { RemovalMemory } from './removal-memory.js';
+
+/** A registration's key as Redis keeps it: `addr;port;filename`. */
+const fieldOf = (h: Holder): string => `${h.addr};${h.port};${h.filename}`;
 
 export type { DeregisterOutcome, RegisterOutcome, RegistryLimits, ServerListing } from './store.js';
 
@@ -49,8 +53,12 @@ export class Registry implements RegistryStore {
   #count = 0;
   readonly #feed = new ChangeFeed();
 
-  constructor(options: { ttlMs: number } & Partial<RegistryLimits>) {
+  /** Set for a replicated registry (see removal-memory.ts); off for a lone index. */
+  readonly #removals: RemovalMemory | undefined;
+
+  constructor(options: { ttlMs: number; rememberRemovals?: boolean } & Partial<RegistryLimits>) {
     this.#ttlMs = options.ttlMs;
+    this.#removals = options.rememberRemovals ? new RemovalMemory(options.ttlMs) : undefined;
     this.#limits = {
       maxRegistrations: options.maxRegistrations ?? 2_000_000,
       maxPerSource: options.maxPerSource ?? 10_000,
@@ -137,6 +145,7 @@ export class Registry implements RegistryStore {
 
   /** Removes registrations whose TTL has passed; calls `onExpired` for each. */
   expire(now: number, onExpired?: (h: Holder) => void): number {
+    this.#removals?.sweep(now);
     let removed = 0;
     for (let slot = 0; slot < this.#s.highWater; slot++) {
       if (this.#s.name[slot] === NONE || this.#s.expiresAt[slot] > now) continue;
@@ -188,6 +197,8 @@ export class Registry implements RegistryStore {
 
   apply(change: StoreChange): void {
     const { holder, from, expiresAt } = change;
+    // A write-back older than a removal seen here does not bring the registration back.
+    if ((change.kind === 'added' || change.kind === 'refreshed') && this.#removals?.isStale(fieldOf(holder), expiresAt)) return;
     const slot = this.#find(holder);
     if (change.kind !== 'added' && change.kind !== 'refreshed') {
       // Only what that index removed: not a registration made since from elsewhere or refreshed.
@@ -264,6 +275,7 @@ export class Registry implements RegistryStore {
 
   #remove(slot: number, kind: ChangeKind, origin: ChangeOrigin): void {
     if (this.#feed.active) this.#emit(kind, slot, origin);
+    if (this.#removals && kind !== 'expired') this.#removals.noteRemoved(fieldOf(this.#holderAt(slot)), Date.now(), origin === 'local');
     const nameId = this.#s.name[slot];
     const serverId = this.#s.server[slot];
     const srcId = this.#s.source[slot];

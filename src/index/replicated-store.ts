@@ -24,7 +24,7 @@ export class ReplicatedStore implements RegistryStore {
 
   /** Connects to Redis and loads every live registration before it resolves. */
   static async open(options: ReplicatedStoreOptions): Promise<ReplicatedStore> {
-    const local = new Registry({ ttlMs: options.ttlMs, ...options.limits });
+    const local = new Registry({ ttlMs: options.ttlMs, rememberRemovals: true, ...options.limits });
     const link = new RedisLink({ ...options, store: local });
     await link.start();
     return new ReplicatedStore(local, link);
