@@ -258,6 +258,17 @@ describe('several holders', () => {
     expect(await readdir(dlDir)).toEqual([]);
   });
 
+  it('gives up --wait after the last byte even while a dead holder keeps being retried', async () => {
+    // The dead holder is tried again after rests of 0.5, 1, 2, 4 and 8 s: each retry must not
+    // count as progress, or a wait longer than the longest rest would never run out.
+    // Kept partial data: no size probe, straight to fetching pieces, where a retry starts a session.
+    await writeFile(join(dlDir, `.peerdex-${NAME}.part`), content.subarray(0, MiB));
+    await writeFile(join(dlDir, `.peerdex-${NAME}.meta`), JSON.stringify({ sha256: digest, size: SIZE }));
+    await index.deregister({ port: holderPort, addr: '', filename: NAME, sha256: digest });
+    await index.register({ port: await deadPort(), addr: '', filename: NAME, sha256: digest });
+    await expect(download({ index, filename: NAME, dir: dlDir, waitMs: 9000 })).rejects.toMatchObject({ code: 'ERR_CONNECTION', details: { keptBytes: MiB } });
+  }, 25_000);
+
   it('is served by the downloader once it is a holder itself', async () => {
     // Peer B downloads from A and registers under its own content server; A then leaves.
     const bDir = await fx.tempDir();

@@ -108,6 +108,8 @@ export class SwarmDownload {
   #discovering: Promise<void> | undefined;
   #lastIndexError: string | undefined;
   #reported = 0;
+  /** When the last byte arrived or a new holder was found (what `waitMs` is counted from). */
+  #lastProgress = Date.now();
   /** The content being fetched (its sha256), once chosen. */
   #target: string | undefined;
   /** The partial data was deleted (it can never verify): nothing is kept to resume. */
@@ -213,7 +215,7 @@ export class SwarmDownload {
    * usable it searches again and waits, growing the waits, for at most waitMs in a row.
    */
   async #untilHolders<T>(step: (ready: string[]) => Promise<T | undefined>): Promise<T> {
-    let starvedSince: number | undefined;
+    let starving = false;
     let rest = 250;
     let nextRound = Date.now() + this.#o.researchMs;
     for (;;) {
@@ -223,18 +225,20 @@ export class SwarmDownload {
       if (value !== undefined) return value;
       const now = Date.now();
       const busy = this.#sessions.size > 0 || this.#book.ready(now).length > 0;
+      // Given up when nothing has come for waitMs: no byte and no new holder. A dead holder
+      // tried again and again after its rests keeps sessions starting, but that is no progress.
+      const quietFor = now - this.#lastProgress;
+      if (quietFor >= this.#o.waitMs) throw this.#giveUp();
       if (busy) {
-        starvedSince = undefined;
+        starving = false;
         rest = 250;
-      } else if (starvedSince === undefined) {
-        starvedSince = now;
+      } else if (!starving) {
+        starving = true;
         nextRound = now; // every holder is out: search again at once
-      } else if (now - starvedSince >= this.#o.waitMs) {
-        throw this.#giveUp();
       }
       if (now >= nextRound) {
         void this.#discover(false);
-        if (!busy) this.#o.onEvent?.({ type: 'waiting', seconds: Math.max(0, Math.round((this.#o.waitMs - (now - starvedSince!)) / 1000)) });
+        if (!busy) this.#o.onEvent?.({ type: 'waiting', seconds: Math.max(0, Math.round((this.#o.waitMs - quietFor) / 1000)) });
         nextRound = now + (busy ? this.#o.researchMs : rest);
         if (!busy) rest = Math.min(rest * 2, 4000);
       }
@@ -323,6 +327,7 @@ export class SwarmDownload {
     });
     await f.conn!.receive(sink, (d) => {
       f.received += d.length;
+      this.#lastProgress = Date.now();
       this.#progress();
     });
     sink.end();
@@ -402,6 +407,7 @@ export class SwarmDownload {
           const key = holderKey(h);
           this.#holders.set(key, h);
           const fresh = this.#book.add(key);
+          if (fresh) this.#lastProgress = Date.now();
           // Found later, registered with other content than the one being fetched: left out.
           if (fresh && this.#target !== undefined && h.sha256 && h.sha256 !== this.#target) this.#ban(key, `registered other content under this name (sha256 ${h.sha256})`);
         }
