@@ -50,8 +50,8 @@ export class DownloadDisplay {
       ? new cliProgress.MultiBar(
           {
             format: wide
-              ? '{name} |{bar}| {percentage}% {done} / {size} | {speed} | {holders} | {elapsed} | ETA {eta}'
-              : '{name} {bar} {percentage}% {done}/{size} {speed} {holders} ETA {eta}',
+              ? '{name} |{bar}| {percentage}% {done} / {size} | {speed} | {holders} | {elapsed} | ETA {left}'
+              : '{name} {bar} {percentage}% {done}/{size} {speed} {holders} ETA {left}',
             barsize: wide ? 30 : 12,
             hideCursor: true,
             stream: process.stdout,
@@ -83,16 +83,20 @@ export class DownloadDisplay {
   #payload(name: string, a: Active, p: SwarmProgress) {
     const first = a.samples[0];
     const now = Date.now();
-    const rate = now > first.t ? ((p.received - first.bytes) * 1000) / (now - first.t) : 0;
+    // Nothing for a while (every holder gone): no speed, no holders, rather than stale figures.
+    const quiet = now - (a.samples.at(-1)?.t ?? now) > SPEED_WINDOW_MS;
+    const rate = quiet ? 0 : now > first.t ? ((p.received - first.bytes) * 1000) / (now - first.t) : 0;
+    const holders = quiet ? 0 : p.holders.length;
     return {
       name: escapeForTerminal(name),
       done: formatBytes(p.received),
       size: formatBytes(p.total),
       speed: `${formatBytes(Math.round(rate))}/s`,
-      holders: `${p.holders.length} holder${p.holders.length === 1 ? '' : 's'}`,
+      holders: `${holders} holder${holders === 1 ? '' : 's'}`,
       elapsed: elapsed(now - a.started),
-      // From the speed of the last few seconds (cli-progress's own ETA averages a few updates).
-      eta: rate > 0 ? elapsed(((p.total - p.received) * 1000) / rate) : '?',
+      // From the speed of the last few seconds (cli-progress's own `eta` averages a few
+      // updates, and its name is taken: a payload field called `eta` is overwritten).
+      left: rate > 0 ? elapsed(((p.total - p.received) * 1000) / rate) : '?',
     };
   }
 
@@ -171,16 +175,25 @@ function detailFor(e: DownloadEvent, name: string, a: Active): string | undefine
   return undefined;
 }
 
-/** Breaks lines longer than `width` (a soft-wrapped line would be drawn over by the bars). */
+/**
+ * Breaks lines longer than `width` at spaces (a soft-wrapped line would be drawn over by the
+ * bars). A word longer than the width (a long path) stays whole, so it can still be copied.
+ */
 function hardWrap(text: string, width: number): string {
   return text
     .split('\n')
     .map((line) => {
-      const cps = [...line];
-      if (width < 20 || cps.length <= width) return line;
-      const parts: string[] = [];
-      for (let at = 0; at < cps.length; at += width) parts.push(cps.slice(at, at + width).join(''));
-      return parts.join('\n');
+      if (width < 20 || [...line].length <= width) return line;
+      const rows: string[] = [];
+      let row = '';
+      for (const word of line.split(' ')) {
+        if (row !== '' && [...row].length + 1 + [...word].length > width) {
+          rows.push(row);
+          row = word;
+        } else row = row === '' ? word : `${row} ${word}`;
+      }
+      rows.push(row);
+      return rows.join('\n');
     })
     .join('\n');
 }

@@ -110,7 +110,7 @@ export async function downloadCommand(args: DownloadArgs): Promise<void> {
 
   if (stopped.signal.aborted) {
     await seeding?.close();
-    return reportStop(args, results, failures);
+    return reportStop(args, results, failures, await signalled);
   }
   report(args, names, results, failures);
   if (seeding && results.length > 0 && !stopped.signal.aborted) {
@@ -217,8 +217,8 @@ function printHolders(f: Failure): void {
 
 const cancelled = (name: string) => new PeerdexError('ERR_CANCELLED', `download of "${name}" stopped before it started`);
 
-/** Ctrl-C: say what was kept and how to resume; exit 130 like any program stopped by SIGINT. */
-function reportStop(args: DownloadArgs, results: DownloadResult[], failures: Failure[]): void {
+/** Ctrl-C: say what was kept and how to resume; exit 130 (SIGINT) or 143 (SIGTERM), as is usual. */
+function reportStop(args: DownloadArgs, results: DownloadResult[], failures: Failure[], signal: NodeJS.Signals): void {
   const stoppedNames = failures.filter((f) => isPeerdexError(f.error) && f.error.code === 'ERR_CANCELLED').map((f) => f.name);
   if (args.json) printJson({ stopped: true, downloads: results.map(withHex), failed: failures.map((f) => ({ name: f.name, error: jsonError(f.error) })) });
   else {
@@ -233,5 +233,5 @@ function reportStop(args: DownloadArgs, results: DownloadResult[], failures: Fai
     }
     if (stoppedNames.length === 0 && failures.length === 0) process.stderr.write('peer: stopped\n');
   }
-  process.exitCode = 130;
+  process.exitCode = signal === 'SIGTERM' ? 143 : 130;
 }
