@@ -227,8 +227,10 @@ export class SwarmDownload {
       const busy = this.#sessions.size > 0 || this.#book.ready(now).length > 0;
       // Given up when nothing has come for waitMs: no byte and no new holder. A dead holder
       // tried again and again after its rests keeps sessions starting, but that is no progress.
+      // Checked between sessions, so a holder being asked now gets its answer (or its failure,
+      // which the final error names) first.
       const quietFor = now - this.#lastProgress;
-      if (quietFor >= this.#o.waitMs) throw this.#giveUp();
+      if (quietFor >= this.#o.waitMs && this.#sessions.size === 0) throw this.#giveUp();
       if (busy) {
         starving = false;
         rest = 250;
