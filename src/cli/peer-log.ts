@@ -56,10 +56,13 @@ function describeServer(e: ContentServerEvent, verbose: boolean): string | undef
     case 'connection-done': {
       if (verbose) return undefined; // each range was logged already
       // Zero bytes: a check that the file is there with that digest (`D NAME;size;0`).
-      const files = e.files.filter((f) => f.bytes > 0 || (f.stopped !== undefined && !/closed the connection/.test(f.stopped)));
+      // A transfer cut before anything whole was sent is the downloader's doing (a size probe,
+      // a piece another holder sent first; the reset can show as EPIPE or ECONNRESET): only
+      // --verbose shows it.
+      const files = e.files.filter((f) => f.bytes > 0);
       if (files.length === 0) return undefined;
       const parts = files.map((f) => {
-        const what = f.ranges === 0 ? 'nothing whole' : `${formatBytes(f.bytes)}${f.ranges > 1 ? ` in ${f.ranges} ranges` : ''}`;
+        const what = `${formatBytes(f.bytes)}${f.ranges > 1 ? ` in ${f.ranges} ranges` : ''}`;
         return `"${escapeForTerminal(f.name)}" (${what}${f.stopped !== undefined ? `; stopped: ${escapeForTerminal(f.stopped)}` : ''})`;
       });
       return `sent ${parts.join(', ')} to ${e.remote}`;
