@@ -20,21 +20,32 @@ export interface LocalRedis {
 /** Starts redis-server on a free port of 127.0.0.1 and waits until it answers PING. */
 export async function startRedis(): Promise<LocalRedis> {
   const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const child = spawnRedis(port);
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGKILL');
     await once(child, 'exit');
   };
-  const deadline = Date.now() + 5000;
-  while (!(await ping(port))) {
-    if (Date.now() > deadline || child.exitCode !== null) {
-      await stop();
-      throw new Error(`redis-server on port ${port} did not answer PING within 5 s`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
+  try {
+    await waitForPing(port, () => child.exitCode !== null);
+  } catch (err) {
+    await stop();
+    throw err;
   }
   return { port, url: `redis://127.0.0.1:${port}`, child, stop };
+}
+
+/** redis-server on `port` of 127.0.0.1, with nothing saved to disk. */
+export const spawnRedis = (port: number): ChildProcess =>
+  spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+
+/** Waits until redis-server on `port` answers PING (5 s at most, or until `gone()`). */
+export async function waitForPing(port: number, gone: () => boolean = () => false, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await ping(port))) {
+    if (Date.now() > deadline || gone()) throw new Error(`redis-server on port ${port} did not answer PING within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 /** Sends one inline command and returns the first reply line (RESP, as text). */
@@ -55,7 +66,8 @@ export function redisCommand(port: number, command: string): Promise<string> {
 
 const ping = async (port: number) => (await redisCommand(port, 'PING')) === '+PONG';
 
-function freePort(): Promise<number> {
+/** A TCP port of 127.0.0.1 that nothing listens on now. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = net.createServer();
     probe.once('error', reject);

@@ -3,12 +3,12 @@
  * afterwards. Missing redis-server fails on CI (process.env.CI) and skips with a message
  * elsewhere: `describeWithRedis` wraps a suite accordingly.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import net from 'node:net';
 import { afterAll, beforeAll, describe } from 'vitest';
+import { freePort, redisInstalled as installed, spawnRedis, waitForPing } from '../../scripts/lib/redis-server.js';
 
-export const redisInstalled = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
+export const redisInstalled = installed();
 const MISSING = 'redis-server is not installed (apt-get install -y redis-server; .ci/run installs it)';
 
 /** describe() that needs redis-server: fails on CI without it, skips with a message locally. */
@@ -48,9 +48,9 @@ export class RedisServer {
   /** (Re)starts it on the same port, empty. */
   async restart(): Promise<void> {
     await this.stop();
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
-    this.#child = spawn('redis-server', args, { stdio: 'ignore' });
-    await waitForPing(this.port);
+    const child = spawnRedis(this.port);
+    this.#child = child;
+    await waitForPing(this.port, () => child.exitCode !== null);
   }
 
   /** Kills it (SIGKILL: nothing is saved anyway) and waits for it to be gone. */
@@ -61,39 +61,4 @@ export class RedisServer {
     child.kill('SIGKILL');
     await once(child, 'exit');
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPing(port: number, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await ping(port)) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`redis-server on port ${port} did not answer PING within ${timeoutMs} ms`);
-}
-
-function ping(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let reply = '';
-    socket.setTimeout(500, () => socket.destroy());
-    socket.on('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (d) => {
-      reply += d.toString('latin1');
-      if (reply.includes('\r\n')) socket.end();
-    });
-    socket.on('close', () => resolve(reply.startsWith('+PONG')));
-    socket.on('error', () => {});
-  });
 }
