@@ -101,13 +101,4 @@ export function nameTest(query: URLSearchParams): (name: string) => boolean {
   return glob ? picomatch(glob, { dot: true }) : contains ? (n: string) => n.toLowerCase().includes(contains) : () => true;
 }
 
-/** The Redis URL as the page may show it: without a password. */
-export function redisLabel(url: string): string {
-  try {
-    const u = new URL(url);
-    u.password = '';
-    return u.toString().replace(/\/$/, '');
-  } catch {
-    return url.replace(/\/\/[^@/]*@/, '//');
-  }
-}
+export { redisLabel } from '../index/redis-url.js';

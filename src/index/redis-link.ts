@@ -15,6 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { PeerdexError } from '../protocol/errors.js';
+import { redisLabel } from './redis-url.js';
 import { CHANGES_SCRIPT, STREAM_KEEP, changeLine, fieldOfLine, keysOf, parseStreamEntry, streamId, writeBackLine, type ChangesRedis, type Keys } from './redis-changes.js';
 import { Outbox } from './redis-outbox.js';
 import { loadSnapshot, reconcile, takeSnapshot } from './redis-snapshot.js';
@@ -69,7 +70,7 @@ export class RedisLink {
 
   constructor(options: RedisLinkOptions) {
     this.#options = options;
-    this.#label = withoutPassword(options.url);
+    this.#label = redisLabel(options.url);
     this.#now = options.now ?? Date.now;
     this.#keys = keysOf(options.prefix);
     const common = {
@@ -321,15 +322,3 @@ export class RedisLink {
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** `redis://:secret@host:6379/0` as `redis://host:6379/0`: a URL that may be logged. */
-export function withoutPassword(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = '';
-    u.password = '';
-    return u.toString().replace(/\/$/, '');
-  } catch {
-    return url.replace(/\/\/[^@/]*@/, '//');
-  }
-}

@@ -33,11 +33,6 @@ export class PrefixHasher {
     this.#running.catch(() => {}); // digest() reports read errors
   }
 
-  /** Piece `i` is no longer trusted: start over if it was hashed already. */
-  invalidate(i: number): void {
-    if (i < this.#hashed) this.reset();
-  }
-
   reset(): void {
     this.#generation++;
     this.#hash = createHash('sha256');
