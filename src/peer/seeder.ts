@@ -126,7 +126,7 @@ export class Seeder extends EventEmitter<{ event: [SeederEvent] }> {
       for (const t of this.#timers) clearInterval(t);
       for (const w of this.#settling.values()) clearTimeout(w.timer);
       this.#queue.clear();
-      const quick = this.#o.index.withTiming({ tries: 2, timeoutMs: 400, maxTimeoutMs: 400, refusedTries: 1 });
+      const quick = this.#stopping();
       const queue = new PQueue({ concurrency: 256 });
       const names = this.names;
       let confirmed = 0;
@@ -170,7 +170,7 @@ export class Seeder extends EventEmitter<{ event: [SeederEvent] }> {
     if (await this.#send(name, sha256)) {
       this.#registered.set(name, { sha256, size: file.size, mtimeMs: file.mtimeMs, ino: file.ino });
       // A registration that was on its way when close() began is taken back at once.
-      if (this.#closing) return void this.#deregister(name, this.#o.index.withTiming({ tries: 2, timeoutMs: 400, maxTimeoutMs: 400 }));
+      if (this.#closing) return void this.#deregister(name, this.#stopping());
       this.emit('event', { type: 'registered', name, size: file.size, sha256 });
     }
   }
@@ -236,6 +236,11 @@ export class Seeder extends EventEmitter<{ event: [SeederEvent] }> {
       if (!seen) this.emit('event', { type: 'settling', name });
     }
     return false;
+  }
+
+  /** The index as a stop uses it: two short tries, so a stop never waits on a silent index. */
+  #stopping(): IndexClient {
+    return this.#o.index.withTiming({ tries: 2, timeoutMs: 400, maxTimeoutMs: 400, refusedTries: 1 });
   }
 
   #warnOnce(name: string, reason: string): void {
